@@ -1,0 +1,44 @@
+# kubectl node-shell — build, demo, test.
+#   make demo    build the plugin, start a local real cluster, open a shell on a node
+#   make test    every test: unit tests, then the e2e suite on a real local cluster
+SHELL := /bin/bash
+GO ?= go
+NODES ?= 1
+CLUSTER_DIR ?= .cluster
+PLUGIN := bin/kubectl-node_shell
+LOCALCLUSTER := bin/localcluster
+export GOTOOLCHAIN := local
+
+.PHONY: build localcluster cluster-up cluster-down demo test unit e2e bench vet clean
+
+build:
+	$(GO) build -o $(PLUGIN) ./cmd/kubectl-node_shell
+
+localcluster:
+	$(GO) build -o $(LOCALCLUSTER) ./integration/cmd/localcluster
+
+# Starts a real cluster (NODES nodes) in the background; kubeconfig at $(CLUSTER_DIR)/kubeconfig.
+cluster-up: localcluster
+	$(LOCALCLUSTER) up --nodes $(NODES) --dir $(CLUSTER_DIR)
+
+cluster-down: localcluster
+	$(LOCALCLUSTER) down --dir $(CLUSTER_DIR)
+
+# One command from a fresh clone to a root shell on a node of a local real cluster.
+demo: build cluster-up
+	$(PLUGIN) --kubeconfig $(CLUSTER_DIR)/kubeconfig 127.0.0.1
+
+unit:
+	$(GO) test -count=1 ./cmd/... ./pkg/...
+
+# The e2e packages share the machine's one local cluster, so they run one at a time.
+e2e:
+	$(GO) test -count=1 -p 1 -timeout 60m ./integration/...
+
+vet:
+	$(GO) vet ./...
+
+test: vet unit e2e
+
+clean:
+	rm -rf bin
