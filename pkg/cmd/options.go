@@ -1,0 +1,216 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
+)
+
+// ImageEnv overrides the default image, for clusters that mirror images under other names.
+const ImageEnv = "KUBECTL_NODE_SHELL_IMAGE"
+
+// NodeShellOptions are the flags and resolved state of one `kubectl node-shell NODE` run.
+type NodeShellOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Node    string
+	Command []string
+
+	Mode              string
+	Nsenter           bool
+	Image             string
+	ImagePullPolicy   string
+	ImagePullSecrets  []string
+	PriorityClass     string
+	PodRunningTimeout time.Duration
+	Stdin             bool
+	TTY               bool
+	Quiet             bool
+	Verbosity         int
+
+	// Derived in Complete.
+	ttyChanged bool
+	mode       podspec.Mode
+	namespace  string
+	restConfig *rest.Config
+	client     kubernetes.Interface
+
+	// Seams, filled in Complete only when nil so tests can stand in for them.
+	Executor stream.Executor
+	Getenv   func(string) string
+}
+
+// NewNodeShellOptions returns options with node-shell's defaults.
+func NewNodeShellOptions(streams genericiooptions.IOStreams) *NodeShellOptions {
+	return &NodeShellOptions{
+		configFlags:       genericclioptions.NewConfigFlags(true),
+		IOStreams:         streams,
+		Mode:              string(podspec.ModeChroot),
+		PriorityClass:     podspec.DefaultPriorityClass,
+		PodRunningTimeout: session.DefaultPodRunningTimeout,
+		Stdin:             true,
+	}
+}
+
+// AddFlags puts the session flags and kubectl's global flags on cmd.
+func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Mode, "mode", o.Mode, "How to reach the node: chroot (the node's own files and binaries), nsenter (join PID 1's namespaces), container (stay in the container, node at /host)")
+	f.BoolVar(&o.Nsenter, "nsenter", o.Nsenter, "Shorthand for --mode=nsenter")
+	f.StringVar(&o.Image, "image", o.Image, fmt.Sprintf("Image of the node-shell pod (default %s, or $%s)", podspec.DefaultImage, ImageEnv))
+	f.StringVar(&o.ImagePullPolicy, "image-pull-policy", o.ImagePullPolicy, "Always, IfNotPresent or Never (default: IfNotPresent for a pinned tag, else Always)")
+	f.StringArrayVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in the pod's namespace to pull the image with (repeatable)")
+	f.StringVar(&o.PriorityClass, "priority-class", o.PriorityClass, "Priority class of the pod, so node pressure does not evict it (empty for none)")
+	f.DurationVar(&o.PodRunningTimeout, "pod-running-timeout", o.PodRunningTimeout, "How long to wait for the pod to run before giving up")
+	f.BoolVarP(&o.Stdin, "stdin", "i", o.Stdin, "Send stdin to the command")
+	f.BoolVarP(&o.TTY, "tty", "t", o.TTY, "Use a TTY (default: when stdin and stdout are terminals)")
+	f.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print nothing but the command's own output")
+	f.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Verbosity: 1 adds details to errors")
+	o.configFlags.AddFlags(f)
+}
+
+// Complete takes the node and command from args and resolves the namespace and clients.
+// It sends no request to the cluster.
+func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
+	dash := cmd.ArgsLenAtDash()
+	before, after := args, []string(nil)
+	if dash >= 0 {
+		before, after = args[:dash], args[dash:]
+	}
+	switch {
+	case len(before) == 0:
+		return usageError(cmd, "a node name is required: kubectl node-shell NODE [-- COMMAND]")
+	case len(before) > 1:
+		return usageError(cmd, "put the command after --: kubectl node-shell %s -- %s", before[0], strings.Join(before[1:], " "))
+	}
+	o.Node = before[0]
+	o.Command = after
+	o.ttyChanged = cmd.Flags().Changed("tty")
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Nsenter && !cmd.Flags().Changed("mode") {
+		o.Mode = string(podspec.ModeNsenter)
+	}
+	if o.Image == "" {
+		o.Image = o.Getenv(ImageEnv)
+	}
+	if o.Image == "" {
+		o.Image = podspec.DefaultImage
+	}
+
+	var err error
+	o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("read kubeconfig: %w", err)
+	}
+	if o.restConfig, err = o.configFlags.ToRESTConfig(); err != nil {
+		return fmt.Errorf("read kubeconfig: %w", err)
+	}
+	if o.client, err = kubernetes.NewForConfig(o.restConfig); err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	if o.Executor == nil {
+		o.Executor = &stream.RemoteExecutor{Config: o.restConfig, Client: o.client.CoreV1().RESTClient()}
+	}
+	return nil
+}
+
+// Validate judges the options without talking to the cluster; each failure is one sentence.
+func (o *NodeShellOptions) Validate() error {
+	if errs := validation.IsDNS1123Subdomain(o.Node); len(errs) > 0 {
+		return usageError(nil, "%q is not a valid node name: %s", o.Node, strings.Join(errs, "; "))
+	}
+	mode, err := podspec.ParseMode(o.Mode)
+	if err != nil {
+		return usageError(nil, "--mode: %v", err)
+	}
+	if o.Nsenter && mode != podspec.ModeNsenter {
+		return usageError(nil, "--nsenter conflicts with --mode=%s: pass one of them", o.Mode)
+	}
+	o.mode = mode
+	if _, err := name.ParseReference(o.Image); err != nil {
+		return usageError(nil, "--image %q is not a valid image reference: %v", o.Image, err)
+	}
+	switch corev1.PullPolicy(o.ImagePullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return usageError(nil, "--image-pull-policy must be Always, IfNotPresent or Never, not %q", o.ImagePullPolicy)
+	}
+	for _, s := range o.ImagePullSecrets {
+		if errs := validation.IsDNS1123Subdomain(s); len(errs) > 0 {
+			return usageError(nil, "--image-pull-secret %q is not a valid secret name", s)
+		}
+	}
+	if o.PodRunningTimeout <= 0 {
+		return usageError(nil, "--pod-running-timeout must be greater than zero")
+	}
+	if o.ttyChanged && o.TTY && !o.Stdin {
+		return usageError(nil, "-t/--tty needs stdin: drop -i=false")
+	}
+	return nil
+}
+
+// Run runs the session and turns a non-zero remote status into an *ExitStatusError.
+func (o *NodeShellOptions) Run(ctx context.Context) error {
+	var tty *bool
+	if o.ttyChanged {
+		tty = &o.TTY
+	}
+	terminal := stream.SetupTerminal(stream.TerminalOptions{
+		In: o.In, Out: o.Out, ErrOut: o.ErrOut,
+		Stdin: o.Stdin, TTY: tty, Quiet: o.Quiet,
+	})
+	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity)
+	defer reporter.Done()
+	s := &session.Session{
+		Client:   o.client,
+		Executor: o.Executor,
+		Pod: podspec.Spec{
+			Node:              o.Node,
+			Namespace:         o.namespace,
+			Mode:              o.mode,
+			Image:             o.Image,
+			PullPolicy:        corev1.PullPolicy(o.ImagePullPolicy),
+			ImagePullSecrets:  o.ImagePullSecrets,
+			PriorityClassName: o.PriorityClass,
+		},
+		Command:           o.Command,
+		PodRunningTimeout: o.PodRunningTimeout,
+		Reporter:          reporter,
+	}
+	var status int
+	err := terminal.Run(func(resize remotecommand.TerminalSizeQueue) error {
+		s.Streams = session.Streams{
+			In: terminal.In, Out: terminal.Out, ErrOut: terminal.ErrOut,
+			TTY: terminal.TTY, Term: o.Getenv("TERM"), Resize: resize,
+		}
+		var err error
+		status, err = s.Run(ctx)
+		return err
+	})
+	if err != nil {
+		return reporter.Explain(err)
+	}
+	if status != 0 {
+		return &ExitStatusError{Status: status}
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package diagnose
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// CreateProblem explains why the apiserver refused to create the session's pod.
+func CreateProblem(err error, namespace, node string) *Problem {
+	msg := err.Error()
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		msg = status.Status().Message
+	}
+	switch {
+	case apierrors.IsForbidden(err) && strings.Contains(msg, "PodSecurity"):
+		return &Problem{
+			Cause: fmt.Sprintf("Pod Security admission in namespace %s refuses privileged pods (%s)", namespace, podSecurityLevel(msg)),
+			Fix: fmt.Sprintf("use a namespace that allows them (-n kube-system), or label this one: kubectl label namespace %s pod-security.kubernetes.io/enforce=privileged",
+				namespace),
+			Detail: msg, Err: err,
+		}
+	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
+		return &Problem{
+			Cause:  fmt.Sprintf("an admission webhook refused the pod in namespace %s: %s", namespace, condense(msg)),
+			Fix:    "ask the cluster admin to exempt node-shell pods (label app.kubernetes.io/managed-by=kubectl-node-shell) or use a namespace the policy allows (-n)",
+			Detail: msg, Err: err,
+		}
+	case apierrors.IsForbidden(err) && strings.Contains(msg, "exceeded quota"):
+		return &Problem{
+			Cause:  fmt.Sprintf("a ResourceQuota in namespace %s refuses another pod: %s", namespace, condense(msg)),
+			Fix:    "use another namespace (-n) or raise the quota",
+			Detail: msg, Err: err,
+		}
+	case apierrors.IsForbidden(err):
+		return &Problem{
+			Cause:  fmt.Sprintf("you may not create pods in namespace %s: %s", namespace, condense(msg)),
+			Fix:    "ask for the node-shell Role (see docs/security.md), or use a namespace where you have it (-n)",
+			Detail: msg, Err: err,
+		}
+	case apierrors.IsNotFound(err):
+		return &Problem{
+			Cause:  fmt.Sprintf("namespace %s does not exist", namespace),
+			Fix:    "pass an existing namespace with -n",
+			Detail: msg, Err: err,
+		}
+	case apierrors.IsUnauthorized(err):
+		return &Problem{
+			Cause:  "the cluster does not accept your credentials (401 Unauthorized)",
+			Fix:    "log in again or check --kubeconfig/--context",
+			Detail: msg, Err: err,
+		}
+	case apierrors.IsInvalid(err):
+		return &Problem{
+			Cause:  fmt.Sprintf("the cluster rejected the pod for node %s as invalid: %s", node, condense(msg)),
+			Fix:    "check --image, --image-pull-secret and the node name",
+			Detail: msg, Err: err,
+		}
+	}
+	return &Problem{
+		Cause:  fmt.Sprintf("could not create the node-shell pod in namespace %s: %s", namespace, condense(msg)),
+		Fix:    "check that the cluster is reachable (kubectl get --raw /readyz)",
+		Detail: msg, Err: err,
+	}
+}
+
+// podSecurityLevel extracts `restricted:latest` from a PodSecurity message.
+func podSecurityLevel(msg string) string {
+	const marker = `violates PodSecurity "`
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return "policy violation"
+	}
+	rest := msg[i+len(marker):]
+	if j := strings.IndexByte(rest, '"'); j >= 0 {
+		return "enforce=" + rest[:j]
+	}
+	return "policy violation"
+}

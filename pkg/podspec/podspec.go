@@ -1,0 +1,151 @@
+// Package podspec builds the privileged pod that carries a node-shell session. It does no
+// I/O: every input is a field of Spec, so the pod for any combination is a table test away.
+package podspec
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// Defaults a session uses unless told otherwise.
+const (
+	// DefaultImage is pinned, so IfNotPresent is safe and a node pulls it at most once.
+	DefaultImage = "docker.io/library/busybox:1.37"
+	// DefaultPriorityClass keeps the pod from being evicted under node pressure. The pod
+	// is pinned with nodeName, so the scheduler never preempts anything for it.
+	DefaultPriorityClass = "system-node-critical"
+	// ContainerName is the one container of the pod; exec targets it.
+	ContainerName = "shell"
+	// HostMount is where the node's root filesystem appears inside the container.
+	HostMount = "/host"
+	// namePrefix starts every pod name; generateName appends a random suffix.
+	namePrefix = "node-shell-"
+	// maxGenerateName leaves room for the 5-character suffix the apiserver appends
+	// within the 63 characters a pod's hostname may have.
+	maxGenerateName = 57
+)
+
+// Spec is everything that decides the pod. The zero value of an optional field means
+// "leave it out of the pod".
+type Spec struct {
+	// Node is the node the pod is pinned to (spec.nodeName: no scheduler involved).
+	Node      string
+	Namespace string
+	Mode      Mode
+	Image     string
+	// PullPolicy defaults to IfNotPresent for a pinned tag, and Always for :latest or no tag.
+	PullPolicy       corev1.PullPolicy
+	ImagePullSecrets []string
+	// PriorityClassName; empty means none.
+	PriorityClassName string
+	// MaxLifetime becomes activeDeadlineSeconds: a backstop after which the kubelet stops
+	// the pod whatever the client does. Zero means no deadline.
+	MaxLifetime time.Duration
+	// Annotations are added to the pod as they are (audit trail, heartbeat).
+	Annotations map[string]string
+}
+
+// Build returns the pod for s. It fails only on a Spec that no pod can carry.
+func Build(s Spec) (*corev1.Pod, error) {
+	if s.Node == "" {
+		return nil, fmt.Errorf("podspec: node name is required")
+	}
+	if s.Image == "" {
+		s.Image = DefaultImage
+	}
+	if s.Mode == "" {
+		s.Mode = ModeChroot
+	}
+	if _, err := ParseMode(string(s.Mode)); err != nil {
+		return nil, err
+	}
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: generateName(s.Node),
+			Namespace:    s.Namespace,
+			Labels: map[string]string{
+				LabelManagedBy: ManagedByValue,
+				LabelNode:      labelValue(s.Node),
+			},
+			Annotations: map[string]string{
+				AnnotationNode: s.Node,
+				AnnotationMode: string(s.Mode),
+			},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:      s.Node,
+			RestartPolicy: corev1.RestartPolicyNever,
+			// Every taint, including NoExecute and the cordon taint: an admin needs the
+			// shell most on a node that is tainted because something is wrong.
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			// The shell acts on the node, never on the API as the pod's service account.
+			AutomountServiceAccountToken: ptr.To(false),
+			EnableServiceLinks:           ptr.To(false),
+			PriorityClassName:            s.PriorityClassName,
+			Containers: []corev1.Container{{
+				Name:            ContainerName,
+				Image:           s.Image,
+				ImagePullPolicy: pullPolicy(s.Image, s.PullPolicy),
+				Command:         keepAliveCommand(),
+				Stdin:           false,
+				TTY:             false,
+			}},
+		},
+	}
+	for k, v := range s.Annotations {
+		pod.Annotations[k] = v
+	}
+	for _, name := range s.ImagePullSecrets {
+		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+	}
+	if s.MaxLifetime > 0 {
+		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64((s.MaxLifetime + time.Second - 1) / time.Second))
+	}
+	nodeAccess(pod)
+	return pod, nil
+}
+
+// keepAliveCommand is the container's main process: it only holds the pod open while
+// sessions exec into it. busybox's sleep takes at most 2^31-1 seconds.
+func keepAliveCommand() []string {
+	return []string{"sleep", "2147483647"}
+}
+
+// generateName is "node-shell-<node>-", cut so that the final name stays a valid hostname.
+func generateName(node string) string {
+	name := namePrefix + strings.ToLower(node)
+	if len(name) > maxGenerateName-1 {
+		name = strings.TrimRight(name[:maxGenerateName-1], ".-")
+	}
+	return name + "-"
+}
+
+func pullPolicy(image string, policy corev1.PullPolicy) corev1.PullPolicy {
+	if policy != "" {
+		return policy
+	}
+	if hasPinnedTag(image) {
+		return corev1.PullIfNotPresent
+	}
+	return corev1.PullAlways
+}
+
+// hasPinnedTag reports whether image names a digest or a tag other than latest.
+func hasPinnedTag(image string) bool {
+	if strings.Contains(image, "@") {
+		return true
+	}
+	lastSlash := strings.LastIndex(image, "/")
+	colon := strings.LastIndex(image, ":")
+	if colon <= lastSlash {
+		return false
+	}
+	return image[colon+1:] != "latest"
+}

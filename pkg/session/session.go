@@ -1,0 +1,135 @@
+// Package session runs one node-shell session on one node: it creates the pod, waits for
+// it to run, execs the command, and deletes the pod however the session ends. It returns
+// the command's exit status; it never prints to the user's terminal itself (see Reporter).
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
+)
+
+// Defaults for the bounds of a session's waits.
+const (
+	DefaultPodRunningTimeout = time.Minute
+	// DefaultDeleteTimeout bounds the final delete, so a dead apiserver cannot hang the exit.
+	DefaultDeleteTimeout = 10 * time.Second
+)
+
+// Reporter receives what a session has to tell the user. Implementations decide how (or
+// whether) to show it; a session never writes to the terminal on its own.
+type Reporter interface {
+	// Progress is a short, transient description of what the session is waiting for.
+	Progress(status string)
+	// Warning is something the user should read even when the session succeeds.
+	Warning(msg string)
+}
+
+// Streams are the local ends of the command's standard streams.
+type Streams struct {
+	In     io.Reader // nil: the command gets no stdin
+	Out    io.Writer
+	ErrOut io.Writer
+	TTY    bool
+	// Term is the TERM value for a TTY session.
+	Term   string
+	Resize remotecommand.TerminalSizeQueue
+}
+
+// Session is one command (or login shell) on one node.
+type Session struct {
+	Client   kubernetes.Interface
+	Executor stream.Executor
+	Pod      podspec.Spec
+	// Command to run; empty means an interactive login shell.
+	Command []string
+	Streams Streams
+	// PodRunningTimeout bounds the wait for the pod to run; DeleteTimeout the final delete.
+	PodRunningTimeout time.Duration
+	DeleteTimeout     time.Duration
+	Reporter          Reporter
+}
+
+// Run runs the session and returns the remote command's exit status. err is non-nil only
+// when the session itself failed (the pod could not be created or run, the stream broke):
+// a command that exits non-zero is a successful session with a non-zero status.
+func (s *Session) Run(ctx context.Context) (exitCode int, err error) {
+	s.setDefaults()
+	pod, err := podspec.Build(s.Pod)
+	if err != nil {
+		return 0, err
+	}
+	s.Reporter.Progress("creating pod on node " + s.Pod.Node)
+	created, err := s.createPod(ctx, pod)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if delErr := s.deletePod(created); delErr != nil && err == nil {
+			s.Reporter.Warning(delErr.Error())
+		}
+	}()
+	if err := s.waitRunning(ctx, created); err != nil {
+		return 0, err
+	}
+	return s.exec(ctx, created)
+}
+
+func (s *Session) setDefaults() {
+	if s.PodRunningTimeout <= 0 {
+		s.PodRunningTimeout = DefaultPodRunningTimeout
+	}
+	if s.DeleteTimeout <= 0 {
+		s.DeleteTimeout = DefaultDeleteTimeout
+	}
+	if s.Reporter == nil {
+		s.Reporter = discardReporter{}
+	}
+}
+
+func (s *Session) exec(ctx context.Context, pod *corev1.Pod) (int, error) {
+	s.Reporter.Progress("")
+	req := stream.Request{
+		Namespace: pod.Namespace,
+		Pod:       pod.Name,
+		Container: podspec.ContainerName,
+		Command:   podspec.ExecCommand(s.Pod.Mode, s.Command, termFor(s.Streams)),
+		Stdin:     s.Streams.In,
+		Stdout:    s.Streams.Out,
+		Stderr:    s.Streams.ErrOut,
+		TTY:       s.Streams.TTY,
+		Resize:    s.Streams.Resize,
+	}
+	err := s.Executor.Exec(ctx, req)
+	if code, ok := stream.ExitCode(err); ok {
+		return code, nil
+	}
+	if ctxErr := context.Cause(ctx); ctxErr != nil && errors.Is(err, ctx.Err()) {
+		return 0, ctxErr
+	}
+	return 0, fmt.Errorf("exec in pod %s/%s on node %s: %w", pod.Namespace, pod.Name, s.Pod.Node, err)
+}
+
+func termFor(st Streams) string {
+	if !st.TTY {
+		return ""
+	}
+	if st.Term == "" {
+		return "xterm"
+	}
+	return st.Term
+}
+
+type discardReporter struct{}
+
+func (discardReporter) Progress(string) {}
+func (discardReporter) Warning(string)  {}

@@ -1,0 +1,89 @@
+package stream
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	dockerterm "github.com/moby/term"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/kubectl/pkg/util/interrupt"
+	"k8s.io/kubectl/pkg/util/term"
+)
+
+// Terminal is the local side of a session's streams: which of them are attached, whether a
+// TTY is used, and the terminal state to restore afterwards.
+type Terminal struct {
+	In     io.Reader // nil: no stdin is sent
+	Out    io.Writer
+	ErrOut io.Writer
+	TTY    bool
+	tty    term.TTY
+}
+
+// TerminalOptions are the user's wishes; SetupTerminal reconciles them with what the
+// process's stdin and stdout really are.
+type TerminalOptions struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// Stdin sends stdin to the command.
+	Stdin bool
+	// TTY asks for a terminal: nil means "when stdin and stdout are terminals".
+	TTY *bool
+	// Quiet suppresses the warning printed when a TTY is asked for but cannot be had.
+	Quiet bool
+	// isTerminal overrides terminal detection in tests.
+	isTerminal func(any) bool
+}
+
+// SetupTerminal decides, like kubectl exec's SetupTTY: no stdin means no TTY; a TTY asked
+// for on a stdin that is not a terminal is refused with a warning; otherwise the local
+// terminal will be put in raw mode for the session.
+func SetupTerminal(o TerminalOptions) *Terminal {
+	isTerminal := o.isTerminal
+	if isTerminal == nil {
+		isTerminal = func(f any) bool { _, ok := dockerterm.GetFdInfo(f); return ok }
+	}
+	t := &Terminal{Out: o.Out, ErrOut: o.ErrOut}
+	if !o.Stdin {
+		return t
+	}
+	t.In = o.In
+	wantTTY := isTerminal(o.In) && isTerminal(o.Out)
+	if o.TTY != nil {
+		wantTTY = *o.TTY
+		if wantTTY && !isTerminal(o.In) {
+			if !o.Quiet && o.ErrOut != nil {
+				fmt.Fprintln(o.ErrOut, "Unable to use a TTY - input is not a terminal or the right kind of file")
+			}
+			wantTTY = false
+		}
+	}
+	if !wantTTY {
+		return t
+	}
+	t.TTY = true
+	t.tty = term.TTY{In: o.In, Out: o.Out, Raw: true}
+	if f, ok := o.In.(*os.File); ok && f == os.Stdin {
+		// dockerterm gives the right handles on Windows consoles.
+		stdin, stdout, _ := dockerterm.StdStreams()
+		t.In, t.tty.In = stdin, stdin
+		if o.Out == os.Stdout {
+			t.Out, t.tty.Out = stdout, stdout
+		}
+	}
+	return t
+}
+
+// Run calls fn with the terminal in raw mode (when a TTY is used) and restores it when fn
+// returns or a termination signal arrives. Signals are not handled beyond the restore: the
+// caller's own handler cancels the session, so that its cleanup runs instead of os.Exit.
+func (t *Terminal) Run(fn func(resize remotecommand.TerminalSizeQueue) error) error {
+	if !t.TTY {
+		return fn(nil)
+	}
+	t.tty.Parent = interrupt.New(func(os.Signal) {})
+	resize := t.tty.MonitorSize(t.tty.GetSize())
+	return t.tty.Safe(func() error { return fn(resize) })
+}
