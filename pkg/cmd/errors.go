@@ -22,7 +22,9 @@ const (
 // ExitStatusError carries a remote command's non-zero exit status up to main.
 type ExitStatusError struct{ Status int }
 
-func (e *ExitStatusError) Error() string { return fmt.Sprintf("command exited with status %d", e.Status) }
+func (e *ExitStatusError) Error() string {
+	return fmt.Sprintf("command exited with status %d", e.Status)
+}
 
 // SignalError says the session was ended by a termination signal; the pod was cleaned up.
 type SignalError struct{ Signal os.Signal }

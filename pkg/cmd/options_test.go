@@ -1,0 +1,166 @@
+package cmd
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
+)
+
+// countingServer is an apiserver stand-in that counts requests: argument errors must be
+// found before any request is sent.
+func countingServer(t *testing.T) (kubeconfig string, requests *atomic.Int32) {
+	t.Helper()
+	requests = &atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "test server", http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "` + srv.URL + `"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: ops}}]
+current-context: c
+`
+	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig, requests
+}
+
+func TestBadArgumentsFailBeforeAnyRequest(t *testing.T) {
+	kubeconfig, requests := countingServer(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no node", nil, "a node name is required"},
+		{"command without dash", []string{"node-1", "ls", "/"}, "put the command after --: kubectl node-shell node-1 -- ls /"},
+		{"unknown flag", []string{"--frobnicate", "node-1"}, "unknown flag: --frobnicate"},
+		{"invalid node name", []string{"Node_1"}, `"Node_1" is not a valid node name`},
+		{"unknown mode", []string{"--mode", "ssh", "node-1"}, `--mode: unknown mode "ssh": use one of chroot, nsenter, container`},
+		{"conflicting modes", []string{"--nsenter", "--mode", "container", "node-1"}, "--nsenter conflicts with --mode=container"},
+		{"invalid image", []string{"--image", "Bad Image!", "node-1"}, `--image "Bad Image!" is not a valid image reference`},
+		{"invalid pull policy", []string{"--image-pull-policy", "Sometimes", "node-1"}, "--image-pull-policy must be Always, IfNotPresent or Never"},
+		{"zero timeout", []string{"--pod-running-timeout", "0s", "node-1"}, "--pod-running-timeout must be greater than zero"},
+		{"bad timeout", []string{"--pod-running-timeout", "soon", "node-1"}, `invalid argument "soon"`},
+		{"tty without stdin", []string{"-t", "-i=false", "node-1"}, "-t/--tty needs stdin"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+			status := Execute(streams, append([]string{"--kubeconfig", kubeconfig}, tc.args...))
+			if status != ExitFailure {
+				t.Errorf("status = %d, want %d", status, ExitFailure)
+			}
+			if !strings.Contains(errOut.String(), tc.want) || !strings.HasPrefix(errOut.String(), "error: ") {
+				t.Errorf("stderr = %q, want an error containing %q", errOut.String(), tc.want)
+			}
+			if !strings.Contains(errOut.String(), "See 'kubectl node-shell --help' for usage.") {
+				t.Errorf("stderr = %q, want the usage pointer", errOut.String())
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", out.String())
+			}
+			if n := requests.Load(); n != 0 {
+				t.Errorf("%d request(s) reached the apiserver", n)
+			}
+		})
+	}
+}
+
+func TestCompleteAndValidate(t *testing.T) {
+	kubeconfig, _ := countingServer(t)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want NodeShellOptions
+	}{
+		{
+			name: "shell with defaults",
+			args: []string{"node-1"},
+			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: podspec.DefaultImage,
+				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops"},
+		},
+		{
+			name: "command, namespace flag, nsenter shorthand",
+			args: []string{"-n", "kube-system", "--nsenter", "node-1", "--", "ls", "-l", "--color"},
+			want: NodeShellOptions{Node: "node-1", Command: []string{"ls", "-l", "--color"}, Mode: "nsenter", Nsenter: true,
+				mode: podspec.ModeNsenter, Image: podspec.DefaultImage, PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "kube-system"},
+		},
+		{
+			name: "image from the environment, explicit tty",
+			args: []string{"-t", "--priority-class", "", "node-1"},
+			env:  map[string]string{ImageEnv: "mirror.example.com/busybox:1.37"},
+			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: "mirror.example.com/busybox:1.37",
+				Stdin: true, TTY: true, ttyChanged: true, namespace: "ops"},
+		},
+		{
+			name: "--image beats the environment",
+			args: []string{"--image", "tools:2", "--mode", "container", "node-1"},
+			env:  map[string]string{ImageEnv: "mirror.example.com/busybox:1.37"},
+			want: NodeShellOptions{Node: "node-1", Mode: "container", mode: podspec.ModeContainer, Image: "tools:2",
+				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			cmd := &cobra.Command{}
+			o := NewNodeShellOptions(streams)
+			o.Getenv = func(k string) string { return tc.env[k] }
+			o.AddFlags(cmd)
+			if err := cmd.ParseFlags(append([]string{"--kubeconfig", kubeconfig}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Complete(cmd, cmd.Flags().Args()); err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			if err := o.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			tc.want.PodRunningTimeout = session.DefaultPodRunningTimeout
+			if diff := cmp.Diff(&tc.want, o, optionsCompare...); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+		msg  string
+	}{
+		{nil, 0, ""},
+		{&ExitStatusError{Status: 7}, 7, ""},
+		{&SignalError{Signal: syscall.SIGTERM}, 143, "error: interrupted by terminated"},
+		{&SignalError{Signal: syscall.SIGHUP}, 129, "error: interrupted by hangup"},
+		{os.ErrDeadlineExceeded, ExitFailure, "error: i/o timeout"},
+	}
+	for _, tc := range tests {
+		if got := ExitStatus(tc.err); got != tc.want {
+			t.Errorf("ExitStatus(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+		if got := Message(tc.err); got != tc.msg {
+			t.Errorf("Message(%v) = %q, want %q", tc.err, got, tc.msg)
+		}
+	}
+}

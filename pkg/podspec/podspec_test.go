@@ -1,0 +1,178 @@
+package podspec
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+)
+
+// wantPod is the pod every test starts from: the default spec for node "node-1".
+func wantPod() *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "node-shell-node-1-",
+			Namespace:    "default",
+			Labels:       map[string]string{LabelManagedBy: ManagedByValue, LabelNode: "node-1"},
+			Annotations:  map[string]string{AnnotationNode: "node-1", AnnotationMode: "chroot"},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:                      "node-1",
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			AutomountServiceAccountToken:  ptr.To(false),
+			EnableServiceLinks:            ptr.To(false),
+			HostPID:                       true,
+			HostNetwork:                   true,
+			HostIPC:                       true,
+			DNSPolicy:                     corev1.DNSClusterFirstWithHostNet,
+			Volumes: []corev1.Volume{{
+				Name:         "host-root",
+				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}},
+			}},
+			Containers: []corev1.Container{{
+				Name:            ContainerName,
+				Image:           DefaultImage,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         []string{"sleep", "2147483647"},
+				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true), RunAsUser: ptr.To[int64](0)},
+				VolumeMounts:    []corev1.VolumeMount{{Name: "host-root", MountPath: "/host"}},
+			}},
+		},
+	}
+}
+
+func TestBuild(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   Spec
+		mutate func(*corev1.Pod)
+	}{
+		{
+			name:   "defaults",
+			spec:   Spec{Node: "node-1", Namespace: "default"},
+			mutate: func(*corev1.Pod) {},
+		},
+		{
+			name: "nsenter mode is recorded, pod is the same",
+			spec: Spec{Node: "node-1", Namespace: "default", Mode: ModeNsenter},
+			mutate: func(p *corev1.Pod) {
+				p.Annotations[AnnotationMode] = "nsenter"
+			},
+		},
+		{
+			name: "latest image is pulled every time",
+			spec: Spec{Node: "node-1", Namespace: "default", Image: "example.com/tools:latest"},
+			mutate: func(p *corev1.Pod) {
+				p.Spec.Containers[0].Image = "example.com/tools:latest"
+				p.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+			},
+		},
+		{
+			name: "untagged image on a registry with a port is pulled every time",
+			spec: Spec{Node: "node-1", Namespace: "default", Image: "localhost:5000/tools"},
+			mutate: func(p *corev1.Pod) {
+				p.Spec.Containers[0].Image = "localhost:5000/tools"
+				p.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+			},
+		},
+		{
+			name: "digest is pinned",
+			spec: Spec{Node: "node-1", Namespace: "default", Image: "busybox@sha256:" + strings.Repeat("a", 64)},
+			mutate: func(p *corev1.Pod) {
+				p.Spec.Containers[0].Image = "busybox@sha256:" + strings.Repeat("a", 64)
+			},
+		},
+		{
+			name: "explicit pull policy, pull secrets, priority, lifetime, extra annotations",
+			spec: Spec{
+				Node: "node-1", Namespace: "ops", PullPolicy: corev1.PullNever,
+				ImagePullSecrets: []string{"regcred", "other"}, PriorityClassName: DefaultPriorityClass,
+				MaxLifetime: 90*time.Minute + 500*time.Millisecond,
+				Annotations: map[string]string{"example.com/who": "alice"},
+			},
+			mutate: func(p *corev1.Pod) {
+				p.Namespace = "ops"
+				p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+				p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}, {Name: "other"}}
+				p.Spec.PriorityClassName = DefaultPriorityClass
+				p.Spec.ActiveDeadlineSeconds = ptr.To[int64](5401)
+				p.Annotations["example.com/who"] = "alice"
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := wantPod()
+			tc.mutate(want)
+			got, err := Build(tc.spec)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("pod mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	if _, err := Build(Spec{Namespace: "default"}); err == nil {
+		t.Error("Build without a node: want an error")
+	}
+	if _, err := Build(Spec{Node: "n", Mode: "ssh"}); err == nil || !strings.Contains(err.Error(), "chroot, nsenter, container") {
+		t.Errorf("Build with unknown mode: got %v, want an error listing the modes", err)
+	}
+}
+
+func TestLongNodeNames(t *testing.T) {
+	node := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + ".example.com"
+	pod, err := Build(Spec{Node: node, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := validation.IsValidLabelValue(pod.Labels[LabelNode]); len(errs) > 0 {
+		t.Errorf("node label %q invalid: %v", pod.Labels[LabelNode], errs)
+	}
+	if pod.Annotations[AnnotationNode] != node {
+		t.Errorf("node annotation = %q, want the full name", pod.Annotations[AnnotationNode])
+	}
+	// The apiserver appends 5 characters to generateName; the result must be a DNS label.
+	if errs := validation.IsDNS1123Label(pod.GenerateName + "abcde"); len(errs) > 0 {
+		t.Errorf("generated name %q invalid: %v", pod.GenerateName+"abcde", errs)
+	}
+	other, _ := Build(Spec{Node: strings.Repeat("a", 60) + "." + strings.Repeat("c", 60) + ".example.com"})
+	if other.Labels[LabelNode] == pod.Labels[LabelNode] {
+		t.Errorf("two long node names share the label %q", pod.Labels[LabelNode])
+	}
+}
+
+func TestExecCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    Mode
+		command []string
+		term    string
+		want    []string
+	}{
+		{"chroot command", ModeChroot, []string{"cat", "/etc/os-release"}, "", []string{"chroot", "/host", "cat", "/etc/os-release"}},
+		{"chroot shell with TERM", ModeChroot, nil, "xterm-256color", append([]string{"env", "TERM=xterm-256color", "chroot", "/host"}, loginShell...)},
+		{"container command", ModeContainer, []string{"ls", "/host"}, "", []string{"ls", "/host"}},
+		{"container shell", ModeContainer, nil, "", loginShell},
+		{"nsenter command", ModeNsenter, []string{"true"}, "", []string{"sh", "-c", nsenterScript, "node-shell-nsenter", "true"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, ExecCommand(tc.mode, tc.command, tc.term)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
