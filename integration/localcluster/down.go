@@ -89,9 +89,8 @@ func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) e
 		}
 	}
 	stopNamed(l, 10*time.Second, kubelets...)
-	if err := removeCgroups(); err != nil {
-		errs = append(errs, err)
-	}
+	// The shims' pids, before CRI deletes the task directories holding
+	// them; shims started by a crashed run are found by scanning /proc.
 	shims, _ := filepath.Glob(l.path("nodes", "*", "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
 	var pids []int
 	for _, f := range shims {
@@ -100,6 +99,14 @@ func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) e
 			if _, err := fmt.Sscan(string(data), &pid); err == nil {
 				pids = append(pids, pid)
 			}
+		}
+	}
+	if err := removeCgroups(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, pid := range ourPIDs(l.state) {
+		if procExe(pid) == "containerd-shim-runc-v2" {
+			pids = append(pids, pid)
 		}
 	}
 	for _, name := range containerds {
