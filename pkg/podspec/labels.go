@@ -19,6 +19,28 @@ const (
 	AnnotationMode = "kubectl-node-shell.io/mode"
 )
 
+// Annotations of the session's lifecycle and audit trail. The client writes them; they say
+// what the client claims, while the apiserver's audit log says who really sent each request
+// (see docs/security.md).
+const (
+	// AnnotationHeartbeat is renewed by the client while the session lives; the pod's
+	// watchdog stops the container when its value stops changing (see FormatHeartbeat).
+	AnnotationHeartbeat = "kubectl-node-shell.io/heartbeat"
+	// AnnotationHeartbeatTimeout is how long the watchdog waits for a new heartbeat, as a Go
+	// duration; `gc` and `list` judge freshness by it.
+	AnnotationHeartbeatTimeout = "kubectl-node-shell.io/heartbeat-timeout"
+	// AnnotationUser is the user the apiserver authenticated the client as (SelfSubjectReview).
+	AnnotationUser = "kubectl-node-shell.io/user"
+	// AnnotationClientHost is the hostname of the machine the client ran on.
+	AnnotationClientHost = "kubectl-node-shell.io/client-host"
+	// AnnotationCommand is the command, shell-quoted; empty for an interactive login shell.
+	AnnotationCommand = "kubectl-node-shell.io/command"
+	// AnnotationStartedAt is when the client started the session (RFC 3339, client's clock).
+	AnnotationStartedAt = "kubectl-node-shell.io/started-at"
+	// AnnotationVersion is the plugin version that created the pod.
+	AnnotationVersion = "kubectl-node-shell.io/version"
+)
+
 // ManagedBySelector selects every pod this plugin creates.
 const ManagedBySelector = LabelManagedBy + "=" + ManagedByValue
 

@@ -46,7 +46,13 @@ type Spec struct {
 	// MaxLifetime becomes activeDeadlineSeconds: a backstop after which the kubelet stops
 	// the pod whatever the client does. Zero means no deadline.
 	MaxLifetime time.Duration
-	// Annotations are added to the pod as they are (audit trail, heartbeat).
+	// HeartbeatTimeout is how long the pod's watchdog waits for the client's next heartbeat
+	// before it stops the container; zero means DefaultHeartbeatTimeout. There is no way to
+	// turn the watchdog off.
+	HeartbeatTimeout time.Duration
+	// Heartbeat is the first heartbeat value (FormatHeartbeat of the create time).
+	Heartbeat string
+	// Annotations are added to the pod as they are (audit trail).
 	Annotations map[string]string
 }
 
@@ -60,6 +66,9 @@ func Build(s Spec) (*corev1.Pod, error) {
 	}
 	if s.Mode == "" {
 		s.Mode = ModeChroot
+	}
+	if s.HeartbeatTimeout <= 0 {
+		s.HeartbeatTimeout = DefaultHeartbeatTimeout
 	}
 	if _, err := ParseMode(string(s.Mode)); err != nil {
 		return nil, err
@@ -76,6 +85,8 @@ func Build(s Spec) (*corev1.Pod, error) {
 			Annotations: map[string]string{
 				AnnotationNode: s.Node,
 				AnnotationMode: string(s.Mode),
+				// Set at create, so the watchdog is armed from the container's first second.
+				AnnotationHeartbeat: s.Heartbeat,
 			},
 		},
 		Spec: corev1.PodSpec{
@@ -93,7 +104,7 @@ func Build(s Spec) (*corev1.Pod, error) {
 				Name:            ContainerName,
 				Image:           s.Image,
 				ImagePullPolicy: pullPolicy(s.Image, s.PullPolicy),
-				Command:         keepAliveCommand(),
+				Command:         watchdogCommand(s.HeartbeatTimeout),
 				Stdin:           false,
 				TTY:             false,
 			}},
@@ -109,13 +120,8 @@ func Build(s Spec) (*corev1.Pod, error) {
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64((s.MaxLifetime + time.Second - 1) / time.Second))
 	}
 	nodeAccess(pod)
+	armWatchdog(pod, s.HeartbeatTimeout)
 	return pod, nil
-}
-
-// keepAliveCommand is the container's main process: it only holds the pod open while
-// sessions exec into it. busybox's sleep takes at most 2^31-1 seconds.
-func keepAliveCommand() []string {
-	return []string{"sleep", "2147483647"}
 }
 
 // generateName is "node-shell-<node>-", cut so that the final name stays a valid hostname.

@@ -20,7 +20,10 @@ func wantPod() *corev1.Pod {
 			GenerateName: "node-shell-node-1-",
 			Namespace:    "default",
 			Labels:       map[string]string{LabelManagedBy: ManagedByValue, LabelNode: "node-1"},
-			Annotations:  map[string]string{AnnotationNode: "node-1", AnnotationMode: "chroot"},
+			Annotations: map[string]string{
+				AnnotationNode: "node-1", AnnotationMode: "chroot",
+				AnnotationHeartbeat: "", AnnotationHeartbeatTimeout: "45s",
+			},
 		},
 		Spec: corev1.PodSpec{
 			NodeName:                      "node-1",
@@ -36,14 +39,25 @@ func wantPod() *corev1.Pod {
 			Volumes: []corev1.Volume{{
 				Name:         "host-root",
 				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}},
+			}, {
+				Name: "node-shell-heartbeat",
+				VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+					Items: []corev1.DownwardAPIVolumeFile{{
+						Path:     "heartbeat",
+						FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['kubectl-node-shell.io/heartbeat']"},
+					}},
+				}},
 			}},
 			Containers: []corev1.Container{{
 				Name:            ContainerName,
 				Image:           DefaultImage,
 				ImagePullPolicy: corev1.PullIfNotPresent,
-				Command:         []string{"sleep", "2147483647"},
+				Command:         []string{"/bin/sh", "-c", watchdogScript, "node-shell-watchdog", "45"},
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true), RunAsUser: ptr.To[int64](0)},
-				VolumeMounts:    []corev1.VolumeMount{{Name: "host-root", MountPath: "/host"}},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "host-root", MountPath: "/host"},
+					{Name: "node-shell-heartbeat", MountPath: "/run/node-shell", ReadOnly: true},
+				},
 			}},
 		},
 	}
@@ -105,6 +119,15 @@ func TestBuild(t *testing.T) {
 				p.Spec.PriorityClassName = DefaultPriorityClass
 				p.Spec.ActiveDeadlineSeconds = ptr.To[int64](5401)
 				p.Annotations["example.com/who"] = "alice"
+			},
+		},
+		{
+			name: "watchdog timeout and first heartbeat, rounded up to whole seconds",
+			spec: Spec{Node: "node-1", Namespace: "default", HeartbeatTimeout: 9500 * time.Millisecond, Heartbeat: "2026-01-02T03:04:05.000Z"},
+			mutate: func(p *corev1.Pod) {
+				p.Annotations[AnnotationHeartbeat] = "2026-01-02T03:04:05.000Z"
+				p.Annotations[AnnotationHeartbeatTimeout] = "9.5s"
+				p.Spec.Containers[0].Command[4] = "10"
 			},
 		},
 	}
