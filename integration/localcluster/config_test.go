@@ -12,7 +12,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-func testLayout() layout { return newLayout("/home/someone/a/rather/long/checkout/path/kubectl-node-shell/.cluster") }
+func testLayout() layout {
+	return newLayout("/home/someone/a/rather/long/checkout/path/kubectl-node-shell/.cluster")
+}
 
 func TestLayout(t *testing.T) {
 	l := testLayout()

@@ -78,6 +78,16 @@ func DownDir(ctx context.Context, dir string, log io.Writer) error {
 //  7. the bridge, new files under the host paths, sysctls, directories.
 func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) error {
 	start := time.Now()
+	if _, err := os.Lstat(l.state); err != nil {
+		// Already torn down. Nothing else may be touched: the cgroups,
+		// bridge and ports may belong to a newer cluster by now.
+		if spec != nil && spec.Dir != "" {
+			if p, err := readPointer(spec.Dir); err == nil && p.State == l.state {
+				removeDirEntries(spec.Dir)
+			}
+		}
+		return nil
+	}
 	var errs []error
 	var kubelets, containerds []string
 	for _, name := range recordedDaemons(l) {
