@@ -1,0 +1,113 @@
+package leftover
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+func named(ns, name string, p *corev1.Pod) *corev1.Pod {
+	p.Namespace, p.Name, p.UID, p.ResourceVersion = ns, name, types.UID("uid-"+ns+"-"+name), "7"
+	return p
+}
+
+func names(pods []corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Namespace+"/"+p.Name)
+	}
+	return out
+}
+
+func forbidden(resource string) error {
+	return apierrors.NewForbidden(schema.GroupResource{Resource: resource}, "", errors.New("RBAC: denied"))
+}
+
+func TestFindAllFallsBackToTheNamespacesTheUserMayList(t *testing.T) {
+	ns := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	}
+	client := fake.NewClientset(ns("a"), ns("b"), ns("secret"),
+		named("a", "node-shell-1", ours(0)), named("b", "node-shell-2", ours(0)), named("secret", "node-shell-3", ours(0)),
+		named("a", "web", ours(0, func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} })))
+	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if ns := a.GetNamespace(); ns == "" || ns == "secret" {
+			return true, nil, forbidden("pods")
+		}
+		return false, nil, nil
+	})
+	found, err := FindAll(context.Background(), client, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a/node-shell-1", "b/node-shell-2"}, names(found.Pods)); diff != "" {
+		t.Errorf("pods (-want +got):\n%s", diff)
+	}
+	if !found.PerNamespace || !cmp.Equal(found.Forbidden, []string{"secret"}) {
+		t.Errorf("PerNamespace=%v Forbidden=%v, want true [secret]", found.PerNamespace, found.Forbidden)
+	}
+
+	// Without the right to list namespaces, only the fallback namespace is searched.
+	client.PrependReactor("list", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, forbidden("namespaces")
+	})
+	found, err = FindAll(context.Background(), client, "b")
+	if err != nil || !cmp.Equal(names(found.Pods), []string{"b/node-shell-2"}) {
+		t.Errorf("FindAll with no namespace list = %v, %v; want b/node-shell-2", names(found.Pods), err)
+	}
+}
+
+func TestSweepRemovesOnlyLeftoversWithPreconditions(t *testing.T) {
+	client := fake.NewClientset(
+		named("default", "alive", ours(5*time.Second)),
+		named("default", "expired", ours(0, terminated(podspec.WatchdogExpiredMessage, 0))),
+		named("default", "stale", ours(3*time.Hour)),
+		named("default", "foreign", ours(3*time.Hour, terminated("", 1), func(p *corev1.Pod) { p.Labels = nil })),
+		named("other", "expired-elsewhere", ours(0, terminated("", 1))),
+	)
+	removed := Sweep(context.Background(), client, "default", now)
+	if diff := cmp.Diff([]string{"default/expired", "default/stale"}, names(removed)); diff != "" {
+		t.Errorf("removed (-want +got):\n%s", diff)
+	}
+	left, _ := client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+	if diff := cmp.Diff([]string{"default/alive", "default/foreign", "other/expired-elsewhere"}, names(left.Items)); diff != "" {
+		t.Errorf("left (-want +got):\n%s", diff)
+	}
+	for _, a := range client.Actions() {
+		d, ok := a.(k8stesting.DeleteAction)
+		if !ok {
+			continue
+		}
+		pre := d.GetDeleteOptions().Preconditions
+		wantUID := "uid-default-" + d.GetName()
+		if pre == nil || pre.UID == nil || string(*pre.UID) != wantUID || pre.ResourceVersion == nil || *pre.ResourceVersion != "7" {
+			t.Errorf("delete of %s: preconditions %+v, want UID %s and resourceVersion 7", d.GetName(), pre, wantUID)
+		}
+	}
+}
+
+func TestRemoveLeavesAPodThatChanged(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "x", errors.New("precondition failed"))
+	})
+	if err := Remove(context.Background(), client, named("default", "x", ours(0))); !errors.Is(err, ErrChanged) {
+		t.Errorf("Remove = %v, want ErrChanged", err)
+	}
+	if err := Remove(context.Background(), fake.NewClientset(), named("default", "gone", ours(0))); err != nil {
+		t.Errorf("Remove of a pod already gone = %v, want nil", err)
+	}
+}
