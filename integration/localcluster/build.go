@@ -37,6 +37,17 @@ func Build(ctx context.Context, log io.Writer) error {
 		return err
 	}
 	b := binariesIn(cache)
+	// Two processes building at once (two test packages on a cold cache)
+	// would compile everything twice on a small machine: the second waits,
+	// then finds everything built.
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return fmt.Errorf("creating cache %s: %w", cache, err)
+	}
+	lock, err := lockFile(ctx, filepath.Join(cache, "build.lock"), log, "another build to finish")
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
 	if err := installPackages(ctx, log); err != nil {
 		return fmt.Errorf("installing packages: %w", err)
 	}
@@ -96,7 +107,7 @@ func buildEtcd(ctx context.Context, cache string, b binaries, log io.Writer) err
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(etcdGoMod()), 0o644); err != nil {
 		return fmt.Errorf("writing scratch module: %w", err)
 	}
-	tmp := b.Etcd + ".tmp"
+	tmp := b.Etcd + ".tmp" // a killed build's is overwritten
 	fmt.Fprintf(log, "localcluster: building etcd %s (cold: ~1 min)\n", EtcdVersion)
 	if _, err := runGo(ctx, src, log, "etcd", "build", "-trimpath", "-ldflags", "-s -w", "-o", tmp, "go.etcd.io/etcd/server/v3"); err != nil {
 		return err
@@ -174,7 +185,12 @@ func buildKubernetes(ctx context.Context, cache string, b binaries, log io.Write
 	}
 	// One `go build` for the four commands so shared packages compile once,
 	// into a temporary directory: a killed build never leaves half a binary
-	// under a final name.
+	// under a final name. A killed build's directory is removed here (the
+	// build lock is held).
+	stale, _ := filepath.Glob(filepath.Join(b.KubeDir, ".build-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
 	tmp := filepath.Join(b.KubeDir, fmt.Sprintf(".build-%d", os.Getpid()))
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err

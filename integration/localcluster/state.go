@@ -126,7 +126,12 @@ func lockMachine(ctx context.Context, log io.Writer) (*machineLock, error) {
 	if err := os.MkdirAll(stateRoot, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", stateRoot, err)
 	}
-	path := filepath.Join(stateRoot, "lock")
+	return lockFile(ctx, filepath.Join(stateRoot, "lock"), log, "another process to finish starting or stopping a cluster")
+}
+
+// lockFile takes an exclusive flock on path, polling so that ctx can cancel
+// the wait, and says every 30 s what it is waiting for.
+func lockFile(ctx context.Context, path string, log io.Writer, waitingFor string) (*machineLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock %s: %w", path, err)
@@ -141,7 +146,7 @@ func lockMachine(ctx context.Context, log io.Writer) (*machineLock, error) {
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
 		if waited%(30*time.Second) == 0 {
-			fmt.Fprintf(log, "localcluster: waiting for another process to finish starting or stopping a cluster (lock %s)\n", path)
+			fmt.Fprintf(log, "localcluster: waiting for %s (lock %s)\n", waitingFor, path)
 		}
 		select {
 		case <-ctx.Done():
