@@ -62,5 +62,6 @@ func NewCmdNodeShell(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, "%v", err) })
 	o.AddFlags(cmd)
+	o.registerCompletions(cmd)
 	return cmd
 }

@@ -5,11 +5,19 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/version"
 )
 
 // NewCmdRoot is the whole command tree: the session command with its subcommands.
 func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	root := NewCmdNodeShell(streams)
+	// With subcommands, cobra would take NODE for an unknown subcommand; the session
+	// command checks its own arguments.
+	root.Args = cobra.ArbitraryArgs
+	root.Version = version.Get().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(NewCmdVersion(streams), NewCmdCompletion(streams))
 	return root
 }
 
