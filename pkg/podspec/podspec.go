@@ -125,8 +125,10 @@ func Build(s Spec) (*corev1.Pod, error) {
 }
 
 // generateName is "node-shell-<node>-", cut so that the final name stays a valid hostname.
+// Dots become dashes: the apiserver warns on every create whose pod name is not a DNS
+// label, and node names like ip-10-0-1-23.ec2.internal are common.
 func generateName(node string) string {
-	name := namePrefix + strings.ToLower(node)
+	name := namePrefix + strings.ReplaceAll(strings.ToLower(node), ".", "-")
 	if len(name) > maxGenerateName-1 {
 		name = strings.TrimRight(name[:maxGenerateName-1], ".-")
 	}
