@@ -113,6 +113,18 @@ func TestUpDown(t *testing.T) {
 		}
 	})
 
+	t.Run("PodSecurityAdmission", func(t *testing.T) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restricted",
+			Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := cs.CoreV1().Pods("restricted").Create(ctx, privilegedPod("shell", c.NodeNames()[0], BusyboxImage), metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "violates PodSecurity") {
+			t.Errorf("privileged pod in a restricted namespace: %v, want Forbidden by PodSecurity", err)
+		}
+	})
+
 	t.Run("PushImage", func(t *testing.T) {
 		const ref = "docker.io/library/localcluster-test:1"
 		err := c.PushBusyboxImage(ctx, ref, ImageSpec{
@@ -221,5 +233,41 @@ func TestFaults(t *testing.T) {
 	createPod(ctx, t, cs, privilegedPod("after-restart", node, BusyboxImage), "Ready", podReady)
 	if err := c.StopKubelet(ctx, "127.0.0.3"); err == nil {
 		t.Error("StopKubelet accepted a node the cluster does not have")
+	}
+}
+
+// TestUpFailureTearsDown: an Up that fails half-way (here: its context
+// ends while it waits for the apiserver) removes everything it started.
+func TestUpFailureTearsDown(t *testing.T) {
+	requireRealCluster(t)
+	if _, err := registryExecutable(context.Background(), testWriter{t}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	dir := clusterDir(t)
+	var log strings.Builder
+	c, err := Up(ctx, Options{Nodes: 2, Dir: dir, Log: &log})
+	t.Log(log.String())
+	if err == nil {
+		c.Down(context.Background())
+		t.Skip("the machine started a cluster in under 1.5 s; nothing failed")
+	}
+	if !strings.Contains(log.String(), "last log lines") || !strings.Contains(log.String(), "kube-apiserver.log") {
+		t.Error("no log tails printed on failure")
+	}
+	unlock := lockForChecks(t)
+	defer unlock()
+	if left := stateDirs(); len(left) > 0 {
+		t.Errorf("runtime directories left: %v", left)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("%s left", dir)
+	}
+	if m, _ := mountsUnder(stateRoot); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+	if bridgeExists() || cgroupExists() {
+		t.Errorf("bridge (%v) or cgroup (%v) left", bridgeExists(), cgroupExists())
 	}
 }

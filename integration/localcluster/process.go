@@ -14,12 +14,14 @@ import (
 
 // ourExes are the binaries a cluster runs. A process is ours only if its
 // executable is one of these AND its command line mentions the runtime
-// directory (every daemon and every containerd shim gets a path under it).
-// This guards against recycled pids, and against killing, say, a user's
-// `kubectl --kubeconfig DIR/kubeconfig`. Nothing is ever killed by name.
+// directory (every daemon and every containerd shim gets a path under it),
+// or if it is the registry with exactly the arguments Up gives it (see
+// ours). This guards against recycled pids, and against killing, say, a
+// user's `kubectl --kubeconfig DIR/kubeconfig`. Nothing is ever killed by
+// name.
 var ourExes = map[string]bool{
 	"etcd": true, "kube-apiserver": true, "kube-controller-manager": true, "kubelet": true,
-	"containerd": true, "containerd-shim-runc-v2": true, "localcluster": true,
+	"containerd": true, "containerd-shim-runc-v2": true,
 }
 
 // procExe is the base name of a process's executable. A binary replaced
@@ -72,12 +74,20 @@ func running(pid int) bool {
 }
 
 // ours reports whether pid is a live process of the cluster whose runtime
-// directory is state.
+// directory is state. The registry is any program with the `registry`
+// subcommand (the localcluster command, or another program embedding this
+// package), so it is recognized by its exact arguments instead of its
+// executable.
 func ours(pid int, state string) bool {
-	if pid <= 1 || !running(pid) || !ourExes[procExe(pid)] {
+	if pid <= 1 || !running(pid) {
 		return false
 	}
-	return strings.Contains(procCmdline(pid), state+"/")
+	cmdline := procCmdline(pid)
+	if ourExes[procExe(pid)] {
+		return strings.Contains(cmdline, state+"/")
+	}
+	_, args, _ := strings.Cut(cmdline, " ")
+	return args == strings.Join(registryArgs(layout{state: state}, "")[1:], " ")
 }
 
 // ourPIDs lists every live process of the cluster in state, found by
@@ -93,29 +103,11 @@ func ourPIDs(state string) []int {
 		if err != nil {
 			continue
 		}
-		// comm is the first 15 bytes of the executable's name: a cheap
-		// filter before the readlink and cmdline reads.
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err != nil || !commCandidate(strings.TrimSpace(string(comm))) {
-			continue
-		}
 		if ours(pid, state) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
-}
-
-func commCandidate(comm string) bool {
-	for exe := range ourExes {
-		if len(exe) > 15 {
-			exe = exe[:15]
-		}
-		if comm == exe {
-			return true
-		}
-	}
-	return false
 }
 
 // startDaemon starts argv as daemon name: in its own session (it survives

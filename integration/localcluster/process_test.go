@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,4 +93,41 @@ func session(pid int) (int, error) {
 	var sid int
 	_, err = fmt.Sscan(fields[3], &sid)
 	return sid, err
+}
+
+// The registry may run from any program that has the registry subcommand
+// (the localcluster command, a test binary's build of it, a benchmark
+// embedding this package): Down recognizes it by its arguments.
+func TestRegistryIsOurs(t *testing.T) {
+	l := daemonLayout(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := startDaemon(l, registryName, registryArgs(l, exe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := daemonLayout(t)
+	otherPID, err := startDaemon(other, registryName, registryArgs(other, exe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(otherPID, syscall.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); !ours(pid, l.state) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // until the exec is done
+	}
+	if !ours(pid, l.state) || !slices.Contains(ourPIDs(l.state), pid) {
+		t.Fatalf("the registry (%s) is not recognized as the cluster's", procCmdline(pid))
+	}
+	if ours(otherPID, l.state) || slices.Contains(ourPIDs(l.state), otherPID) {
+		t.Error("another cluster's registry is taken for this one's")
+	}
+	stopNamed(l, time.Second, registryName)
+	if running(pid) {
+		t.Error("the registry survived stopNamed")
+	}
+	if !running(otherPID) {
+		t.Error("another cluster's registry was stopped")
+	}
 }
