@@ -68,7 +68,7 @@ func DownDir(ctx context.Context, dir string, log io.Writer) error {
 //  1. kubelets first, so nothing restarts containers;
 //  2. every process in the cluster's cgroups (the containers, including
 //     processes started by exec), then the cgroups;
-//  3. the shims and containerds;
+//  3. the containerds, then the shims;
 //  4. the controller manager, then the apiserver with SIGKILL: on SIGTERM
 //     it waits up to 60 s for its clients' watches to close, and even
 //     without clients it takes 1.5-3 s, while its state is about to be
@@ -114,20 +114,16 @@ func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) e
 	if err := removeCgroups(); err != nil {
 		errs = append(errs, err)
 	}
+	// containerd before the shims: a containerd that sees a shim die runs
+	// `containerd-shim-runc-v2 ... delete` to clean up after it, and those
+	// would outlive it.
+	stopNamed(l, 5*time.Second, containerds...)
 	for _, pid := range ourPIDs(l.state) {
 		if procExe(pid) == "containerd-shim-runc-v2" {
 			pids = append(pids, pid)
 		}
 	}
-	for _, name := range containerds {
-		if pid, ok := daemonPID(l, name); ok {
-			pids = append(pids, pid)
-		}
-	}
-	stopPIDs(l.state, 5*time.Second, pids)
-	for _, name := range containerds {
-		_ = os.Remove(l.pidFile(name))
-	}
+	stopPIDs(l.state, 2*time.Second, pids)
 	stopNamed(l, 5*time.Second, kcmName)
 	stopNamed(l, 0, apiServerName)
 	stopNamed(l, 5*time.Second, etcdName, registryName)
