@@ -1,6 +1,7 @@
 # kubectl node-shell — build, demo, test.
 #   make demo    build the plugin, start a local real cluster, open a shell on a node
 #   make test    every test: unit tests, then the e2e suite on a real local cluster
+#   make bench   measure node-shell against the alternatives on a local real cluster (docs/benchmarks.md)
 SHELL := /bin/bash
 GO ?= go
 NODES ?= 1
@@ -34,6 +35,14 @@ unit:
 # The e2e packages share the machine's one local cluster, so they run one at a time.
 e2e:
 	$(GO) test -count=1 -p 1 -timeout 60m ./integration/...
+
+# Starts and stops its own 1-node cluster; needs the caches `make test` warms. ~10 min.
+BENCH_ROUNDS ?= 7
+bench: build
+	$(GO) build -o bin/bench-floor ./bench/floor
+	$(GO) build -o bin/bench ./bench/cmd/bench
+	bin/bench -plugin $(PLUGIN) -floor bin/bench-floor -rounds $(BENCH_ROUNDS) \
+		-markdown docs/benchmarks.md -json bench/results.json
 
 vet:
 	$(GO) vet ./...

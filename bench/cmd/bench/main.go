@@ -1,0 +1,145 @@
+// Command bench measures kubectl node-shell against the alternatives on a local real cluster
+// (package integration/localcluster) and writes docs/benchmarks.md and bench/results.json.
+// `make bench` runs it; it starts its own one-node cluster and stops it at the end.
+//
+//	bench -plugin bin/kubectl-node_shell -floor bin/bench-floor -rounds 7 \
+//	      -markdown docs/benchmarks.md -json bench/results.json
+//
+// Cases: time to first output of a one-shot command, API requests per session (from the
+// apiserver's audit log), stream throughput and peak RSS, and the plugin's start-up time.
+// Every case runs its tools interleaved, round after round, each run on a node the previous
+// run has finished tearing down. It times things; `go test` never runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
+)
+
+type options struct {
+	plugin, floor, script string
+	rounds, helpRounds    int
+	markdown, json        string
+	outBytes, inBytes     int64
+	// budget bounds the whole run: the stream sizes shrink to fit it.
+	budget time.Duration
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "registry" {
+		serveRegistry(os.Args[2:])
+		return
+	}
+	var o options
+	flag.StringVar(&o.plugin, "plugin", "bin/kubectl-node_shell", "the node-shell binary under test")
+	flag.StringVar(&o.floor, "floor", "bin/bench-floor", "the floor program (go build ./bench/floor)")
+	flag.StringVar(&o.script, "script", "bench/baseline/node-shell-script.sh", "the shell-script plugin's sequence")
+	flag.IntVar(&o.rounds, "rounds", 7, "rounds of each case (after one warm-up round)")
+	flag.IntVar(&o.helpRounds, "help-rounds", 21, "rounds of the --help start-up case")
+	flag.Int64Var(&o.outBytes, "out-bytes", 1<<30, "bytes streamed from the node to stdout")
+	flag.Int64Var(&o.inBytes, "in-bytes", 256<<20, "bytes streamed from stdin to the node")
+	flag.DurationVar(&o.budget, "budget", 14*time.Minute, "time the whole run may take; streams move less on a slow machine to fit")
+	flag.StringVar(&o.markdown, "markdown", "docs/benchmarks.md", "where to write the report")
+	flag.StringVar(&o.json, "json", "bench/results.json", "where to write the machine-readable results")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	for _, p := range []*string{&o.plugin, &o.floor, &o.script} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("%w (make bench builds it)", err)
+		}
+		*p = abs
+	}
+	began := time.Now()
+	res := &results{Date: began.UTC().Format(time.RFC3339), Rounds: o.rounds}
+	res.Machine = readMachine()
+	res.Load = append(res.Load, loadSample("start"))
+
+	dir, err := os.MkdirTemp("", "kns-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logf("starting a 1-node cluster in %s", dir)
+	cluster, err := localcluster.Up(ctx, localcluster.Options{Nodes: 1, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("start the cluster: %w", err)
+	}
+	defer func() {
+		logf("stopping the cluster")
+		if err := cluster.Down(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: stopping the cluster:", err)
+		}
+	}()
+	e := &env{cluster: cluster, node: cluster.NodeNames()[0], kubectl: cluster.KubectlPath(),
+		plugin: o.plugin, floor: o.floor, script: o.script, home: filepath.Join(dir, "home")}
+	if err := os.MkdirAll(e.home, 0o700); err != nil {
+		return err
+	}
+	if err := e.setup(ctx); err != nil {
+		return err
+	}
+	res.Versions = readVersions(ctx, e)
+
+	if err := runSessions(ctx, e, o, res); err != nil {
+		return err
+	}
+	// Leave room for the start-up case and the teardown after the streams.
+	if err := runStreams(ctx, e, o, res, began.Add(o.budget-time.Minute)); err != nil {
+		return err
+	}
+	if err := runColdStart(ctx, e, o, res); err != nil {
+		return err
+	}
+	res.Load = append(res.Load, loadSample("end"))
+	res.DurationS = time.Since(began).Seconds()
+	res.Goals = judge(res)
+	if err := writeJSON(o.json, res); err != nil {
+		return err
+	}
+	if err := writeMarkdown(o.markdown, o.json, res); err != nil {
+		return err
+	}
+	logf("wrote %s and %s in %.0f s", o.markdown, o.json, res.DurationS)
+	return nil
+}
+
+// serveRegistry is the cluster's image registry: localcluster.Up starts it as a daemon by
+// running this program again as `bench registry --addr ADDR --dir DIR`, as it does the
+// localcluster command.
+func serveRegistry(args []string) {
+	fs := flag.NewFlagSet("registry", flag.ExitOnError)
+	addr := fs.String("addr", localcluster.RegistryAddr, "listen address")
+	dir := fs.String("dir", "", "blob directory")
+	_ = fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := localcluster.ServeRegistry(ctx, *addr, *dir, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench registry:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

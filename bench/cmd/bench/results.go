@@ -1,0 +1,197 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// results is everything one benchmark run measured; bench/results.json is this, as JSON.
+type results struct {
+	Date      string          `json:"date"`
+	DurationS float64         `json:"duration_s"`
+	Rounds    int             `json:"rounds"`
+	Machine   machine         `json:"machine"`
+	Versions  versions        `json:"versions"`
+	Load      []load          `json:"load"`
+	Sessions  []sessionResult `json:"time_to_first_output"`
+	Requests  []requestResult `json:"api_requests"`
+	Streams   []streamResult  `json:"streams"`
+	// StreamSizes says what the streams moved, and whether less than asked (a slow machine).
+	StreamSizes streamSizes `json:"stream_sizes"`
+	ColdStart   coldStart   `json:"cold_start"`
+	Goals       []goal      `json:"goals"`
+	Failures    []string    `json:"failures"`
+}
+
+// goal is one of the issue's targets and whether this run met it.
+type goal struct {
+	Goal     string `json:"goal"`
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+	// Why explains a miss (or a caveat) in terms of what was measured.
+	Why string `json:"why,omitempty"`
+}
+
+func (r *results) session(tool, command string) sessionResult {
+	for _, s := range r.Sessions {
+		if s.Tool == tool && s.Command == command {
+			return s
+		}
+	}
+	return sessionResult{}
+}
+
+func (r *results) requests(tool string) requestResult {
+	for _, q := range r.Requests {
+		if q.Tool == tool {
+			return q
+		}
+	}
+	return requestResult{}
+}
+
+func (r *results) stream(tool, dir string) streamResult {
+	for _, s := range r.Streams {
+		if s.Tool == tool && s.Direction == dir {
+			return s
+		}
+	}
+	return streamResult{}
+}
+
+func writeJSON(path string, r *results) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// judge compares the run with the issue's goals.
+func judge(r *results) []goal {
+	var goals []goal
+	floorReq := r.requests("floor")
+	for _, mode := range []struct{ tool, name string }{{"node-shell", "node-shell"}, {"node-shell-nsenter", "node-shell --nsenter"}} {
+		for _, command := range []string{"true", "cat /etc/hostname"} {
+			ns, fl := r.session(mode.tool, command).FirstOutputMS.Median, r.session("floor", command).FirstOutputMS.Median
+			g := goal{
+				Goal:     fmt.Sprintf("time to first output, %s `-- %s`, vs the floor", mode.name, command),
+				Target:   "≤ floor + 150 ms",
+				Measured: fmt.Sprintf("%.0f ms vs %.0f ms (%+.0f ms)", ns, fl, ns-fl),
+				Met:      ns > 0 && fl > 0 && ns <= fl+150,
+			}
+			if ns == 0 || fl == 0 {
+				g.Measured = noData
+			} else if !g.Met {
+				req := r.requests(mode.tool)
+				g.Why = fmt.Sprintf("%s: %.0f requests in %.0f sequential round trips, first request after %.0f ms; floor: %.0f in %.0f, first after %.0f ms",
+					mode.name, req.PerSession.Median, req.Sequential.Median, req.BeforeFirstMS.Median,
+					floorReq.PerSession.Median, floorReq.Sequential.Median, floorReq.BeforeFirstMS.Median)
+			}
+			goals = append(goals, g)
+		}
+	}
+	for _, command := range []string{"true", "cat /etc/hostname"} {
+		ns, sh := r.session("node-shell", command).FirstOutputMS.Median, r.session("shell-script", command).FirstOutputMS.Median
+		g := goal{
+			Goal:     fmt.Sprintf("time to first output, `-- %s`, vs the shell-script plugin", command),
+			Target:   "≤ 0.5 × shell-script",
+			Measured: fmt.Sprintf("%.0f ms vs %.0f ms (%.2f×)", ns, sh, ratio(ns, sh)),
+			Met:      ns > 0 && sh > 0 && ns <= 0.5*sh,
+		}
+		if ns == 0 || sh == 0 {
+			g.Measured = noData
+		}
+		goals = append(goals, g)
+	}
+	goals = append(goals, judgeRequests(r))
+	for _, dir := range []string{"out", "in"} {
+		ns, ke := r.stream("node-shell", dir).MiBPerS.Median, r.stream("kubectl-exec", dir).MiBPerS.Median
+		what := map[string]string{"out": "node → stdout", "in": "stdin → node"}[dir]
+		g := goal{
+			Goal:     "stream throughput, " + what,
+			Target:   "≥ 1.0 × kubectl exec",
+			Measured: fmt.Sprintf("%.0f vs %.0f MiB/s (%.2f×)", ns, ke, ratio(ns, ke)),
+			Met:      ns > 0 && ke > 0 && ns >= ke,
+		}
+		if ns == 0 || ke == 0 {
+			g.Measured = noData
+		}
+		goals = append(goals, g)
+	}
+	goals = append(goals, judgeRSS(r))
+	if len(r.ColdStart.Help) > 0 {
+		h := r.ColdStart.Help[0]
+		goals = append(goals, goal{
+			Goal:     "`kubectl-node_shell --help` start-up",
+			Target:   "≤ 50 ms",
+			Measured: fmt.Sprintf("%.1f ms", h.WallMS.Median),
+			Met:      h.WallMS.N > 0 && h.WallMS.Median <= 50,
+		})
+	}
+	return goals
+}
+
+// noData is the measurement of a goal whose runs all failed.
+const noData = "no data: every run failed (see Failed runs)"
+
+// judgeRequests checks node-shell's requests: none for discovery, none repeated to poll.
+func judgeRequests(r *results) goal {
+	req, fl := r.requests("node-shell"), r.requests("floor")
+	var discovery, polling, extra []string
+	floorLabels := map[string]int{}
+	for _, l := range fl.ByLabel {
+		floorLabels[l.Label] = l.Count
+	}
+	for _, l := range req.ByLabel {
+		verb, what, _ := strings.Cut(l.Label, " ")
+		if strings.HasPrefix(what, "/") {
+			discovery = append(discovery, l.Label)
+		}
+		if (verb == "get" || verb == "list") && !strings.Contains(what, "/") && l.Count > 1 {
+			polling = append(polling, fmt.Sprintf("%s ×%d", l.Label, l.Count))
+		}
+		if n := l.Count - floorLabels[l.Label]; n > 0 {
+			extra = append(extra, fmt.Sprintf("%s ×%d", l.Label, n))
+		}
+	}
+	g := goal{
+		Goal:   "API requests per session (node-shell)",
+		Target: "no discovery, no polling; every request justified",
+		Measured: fmt.Sprintf("%.0f per session (%.0f sequential round trips); floor %.0f (%.0f)",
+			req.PerSession.Median, req.Sequential.Median, fl.PerSession.Median, fl.Sequential.Median),
+		Met: req.PerSession.N > 0 && len(discovery) == 0 && len(polling) == 0,
+	}
+	var why []string
+	if len(discovery) > 0 {
+		why = append(why, "discovery: "+strings.Join(discovery, ", "))
+	}
+	if len(polling) > 0 {
+		why = append(why, "repeated reads: "+strings.Join(polling, ", "))
+	}
+	if len(extra) > 0 {
+		why = append(why, "beyond the floor: "+strings.Join(extra, ", "))
+	}
+	if !req.Consistent {
+		why = append(why, "the requests differed between runs")
+	}
+	g.Why = strings.Join(why, "; ")
+	return g
+}
+
+// judgeRSS calls memory bounded when moving 1 GiB takes at most twice the memory of a
+// session that moves nothing.
+func judgeRSS(r *results) goal {
+	idle := r.session("node-shell", "true").MaxRSSKiB.Median
+	peak := max(r.stream("node-shell", "out").MaxRSSKiB.Max, r.stream("node-shell", "in").MaxRSSKiB.Max)
+	kubectl := max(r.stream("kubectl-exec", "out").MaxRSSKiB.Max, r.stream("kubectl-exec", "in").MaxRSSKiB.Max)
+	return goal{
+		Goal:     "node-shell peak RSS while streaming",
+		Target:   "bounded: ≤ 2 × a `-- true` session's",
+		Measured: fmt.Sprintf("%.1f MiB streaming vs %.1f MiB for `-- true` (kubectl exec: %.1f MiB)", peak/1024, idle/1024, kubectl/1024),
+		Met:      idle > 0 && peak > 0 && peak <= 2*idle,
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []float64
+		want   summary
+	}{
+		{"empty", nil, summary{}},
+		{"odd", []float64{3, 1, 2}, summary{N: 3, Median: 2, Min: 1, Max: 3, Values: []float64{3, 1, 2}}},
+		{"even", []float64{4, 1, 3, 2}, summary{N: 4, Median: 2.5, Min: 1, Max: 4, Values: []float64{4, 1, 3, 2}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, summarize(tc.values)); diff != "" {
+				t.Errorf("summarize (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFitSizes(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name            string
+		rate            float64
+		left            time.Duration
+		wantOut, wantIn int64
+	}{
+		{"fast machine: as asked", 500, 10 * time.Minute, 1024 * mib, 256 * mib},
+		// 14 transfers of out+in at 20 MiB/s in 300 s: 428 MiB each, so 256 MiB out, 64 in.
+		{"slow machine: scaled to a power of two", 20, 300 * time.Second, 256 * mib, 64 * mib},
+		{"no time left: the probe's size", 20, 0, 64 * mib, 16 * mib},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, in := fitSizes(1024*mib, 256*mib, tc.rate, tc.left, 7, 0)
+			if out != tc.wantOut || in != tc.wantIn {
+				t.Errorf("fitSizes = %d MiB, %d MiB; want %d MiB, %d MiB", out/mib, in/mib, tc.wantOut/mib, tc.wantIn/mib)
+			}
+		})
+	}
+}
