@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -268,13 +267,4 @@ func pushBaseImages(ctx context.Context, layerPath string) error {
 		}
 	}
 	return nil
-}
-
-// layerPathOf is where a cluster's busybox layer is.
-func layerPathOf(b binaries) string {
-	if b.Layer != "" {
-		return b.Layer
-	}
-	cache, _ := cacheRoot()
-	return filepath.Join(cache, "images", "busybox-layer.tar")
 }
