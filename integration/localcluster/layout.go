@@ -107,9 +107,9 @@ func cacheRoot() (string, error) {
 
 // binaries are the paths of everything Build produces.
 type binaries struct {
-	KubeDir string // kube-apiserver, kubelet, kube-controller-manager, kubectl
-	Etcd    string
-	Layer   string // busybox layer tar
+	KubeDir string `json:"kubeDir"` // kube-apiserver, kubelet, kube-controller-manager, kubectl
+	Etcd    string `json:"etcd"`
+	Layer   string `json:"layer"` // busybox layer tar
 }
 
 func binariesIn(cache string) binaries {
