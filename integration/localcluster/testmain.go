@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // childEnv carries the runtime directory of the shared cluster from
@@ -81,7 +82,14 @@ func RunTests(m *testing.M, opts Options) int {
 	}
 	opts.Detached = false
 
+	// The parent never calls m.Run, so -timeout is not armed here: bound
+	// the start (which may wait for another package's cluster) by it.
 	ctx, cancel := context.WithCancel(context.Background())
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {
+			ctx, cancel = context.WithTimeout(context.Background(), d)
+		}
+	}
 	defer cancel()
 	var mu sync.Mutex
 	var child *os.Process
