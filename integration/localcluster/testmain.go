@@ -85,12 +85,14 @@ func RunTests(m *testing.M, opts Options) int {
 	// The parent never calls m.Run, so -timeout is not armed here: bound
 	// the start (which may wait for another package's cluster) by it.
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	if f := flag.Lookup("test.timeout"); f != nil {
 		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {
-			ctx, cancel = context.WithTimeout(context.Background(), d)
+			var cancelTimeout context.CancelFunc
+			ctx, cancelTimeout = context.WithTimeout(ctx, d)
+			defer cancelTimeout()
 		}
 	}
-	defer cancel()
 	var mu sync.Mutex
 	var child *os.Process
 	sigs := make(chan os.Signal, 1)
