@@ -2,6 +2,7 @@
 #   make demo    build the plugin, start a local real cluster, open a shell on a node
 #   make test    every test: unit tests, then the e2e suite on a real local cluster
 #   make bench   measure node-shell against the alternatives on a local real cluster (docs/benchmarks.md)
+#   make release-snapshot   every platform's archive with goreleaser, checked by krew (docs/release.md)
 SHELL := /bin/bash
 GO ?= go
 NODES ?= 1
@@ -10,10 +11,17 @@ PLUGIN := bin/kubectl-node_shell
 LOCALCLUSTER := bin/localcluster
 export GOTOOLCHAIN := local
 
-.PHONY: build localcluster cluster-up cluster-down demo test unit e2e bench vet clean
+.PHONY: build localcluster cluster-up cluster-down demo test unit e2e bench vet clean release-snapshot
+
+# Stamped into pkg/version as release builds are (.goreleaser.yaml); untagged: "dev".
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+VERSION_PKG := github.com/kubectl-node-shell/kubectl-node-shell/pkg/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(DATE)
 
 build:
-	$(GO) build -o $(PLUGIN) ./cmd/kubectl-node_shell
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(PLUGIN) ./cmd/kubectl-node_shell
 
 localcluster:
 	$(GO) build -o $(LOCALCLUSTER) ./integration/cmd/localcluster
@@ -46,6 +54,14 @@ bench: build
 
 vet:
 	$(GO) vet ./...
+
+# goreleaser --snapshot into dist/ (goreleaser is built and cached by hack/tools.sh: ~8 min
+# the first time), then dist/node-shell.yaml filled from checksums.txt, then krew's validator
+# installs every platform from it.
+release-snapshot:
+	GORELEASER=$$(hack/tools.sh goreleaser) && $$GORELEASER release --snapshot --clean
+	$(GO) run ./integration/cmd/krew-manifest --dist dist
+	KNS_RELEASE_DIST=$(CURDIR)/dist $(GO) test -count=1 -run TestReleaseSnapshot ./integration/release/
 
 test: vet unit e2e
 

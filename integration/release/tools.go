@@ -9,6 +9,10 @@ import (
 	"strings"
 )
 
+// VersionPackage is the package whose Version, Commit and Date variables release builds
+// stamp with -ldflags -X.
+const VersionPackage = "github.com/kubectl-node-shell/kubectl-node-shell/pkg/version"
+
 // RepoRoot is the repository's top directory, found from this file's place in it.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

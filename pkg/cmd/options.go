@@ -124,6 +124,7 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 	if o.restConfig, err = o.configFlags.ToRESTConfig(); err != nil {
 		return fmt.Errorf("read kubeconfig: %w", err)
 	}
+	o.restConfig.WarningHandler = &apiWarnings{}
 	if o.client, err = kubernetes.NewForConfig(o.restConfig); err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
@@ -180,6 +181,9 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 	})
 	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity)
 	defer reporter.Done()
+	if err := o.preflight(ctx, reporter); err != nil {
+		return reporter.Explain(err)
+	}
 	s := &session.Session{
 		Client:   o.client,
 		Executor: o.Executor,

@@ -12,23 +12,30 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 )
 
+// redrawEvery is how often the progress line's elapsed time is refreshed.
+const redrawEvery = 200 * time.Millisecond
+
 // reporter shows a session's progress as one self-updating line on a terminal stderr, and
 // nothing on a pipe or with -q. Warnings are printed as lines of their own either way.
 type reporter struct {
 	mu        sync.Mutex
 	out       io.Writer
-	live      bool // a progress line is on screen
+	terminal  bool // stderr is a terminal
 	progress  bool // stderr is a terminal and progress is wanted
 	verbosity int
 	start     time.Time
+	status    string // what the live line says; "" when there is none
+	ticker    *time.Ticker
+	stop      chan struct{}
 }
 
 func newReporter(errOut io.Writer, quiet bool, verbosity int) *reporter {
 	_, isTerm := dockerterm.GetFdInfo(errOut)
-	return &reporter{out: errOut, progress: isTerm && !quiet, verbosity: verbosity, start: time.Now()}
+	return &reporter{out: errOut, terminal: isTerm, progress: isTerm && !quiet, verbosity: verbosity, start: time.Now()}
 }
 
-// Progress implements session.Reporter; an empty status clears the line.
+// Progress implements session.Reporter; an empty status clears the line. The line shows
+// the time since node-shell started and is redrawn as that time passes.
 func (r *reporter) Progress(status string) {
 	if !r.progress {
 		return
@@ -39,29 +46,67 @@ func (r *reporter) Progress(status string) {
 		r.clearLocked()
 		return
 	}
-	fmt.Fprintf(r.out, "\r\033[K%s (%.1fs)", status, time.Since(r.start).Seconds())
-	r.live = true
+	r.status = status
+	r.drawLocked()
+	if r.ticker == nil {
+		r.ticker, r.stop = time.NewTicker(redrawEvery), make(chan struct{})
+		go r.redraw(r.ticker, r.stop)
+	}
 }
 
-// Warning implements session.Reporter.
+func (r *reporter) redraw(ticker *time.Ticker, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+			r.mu.Lock()
+			if r.status != "" {
+				r.drawLocked()
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *reporter) drawLocked() {
+	fmt.Fprintf(r.out, "\r\033[K%s (%.1fs)", r.status, time.Since(r.start).Seconds())
+}
+
+// Warning implements session.Reporter. On a terminal the line ends in \r\n: the session
+// may have put the terminal in raw mode, where \n alone does not return the cursor.
 func (r *reporter) Warning(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	status := r.status
 	r.clearLocked()
-	fmt.Fprintln(r.out, "warning: "+msg)
+	eol := "\n"
+	if r.terminal {
+		eol = "\r\n"
+	}
+	fmt.Fprint(r.out, "warning: "+msg+eol)
+	if status != "" {
+		r.status = status
+		r.drawLocked()
+	}
 }
 
-// Done clears the progress line, if any.
+// Done clears the progress line, if any, and stops redrawing it.
 func (r *reporter) Done() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clearLocked()
+	if r.ticker != nil {
+		r.ticker.Stop()
+		close(r.stop)
+		r.ticker = nil
+	}
 }
 
 func (r *reporter) clearLocked() {
-	if r.live {
+	if r.status != "" {
 		fmt.Fprint(r.out, "\r\033[K")
-		r.live = false
+		r.status = ""
 	}
 }
 

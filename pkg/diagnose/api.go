@@ -25,20 +25,20 @@ func CreateProblem(err error, namespace, node string) *Problem {
 		}
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
 		return &Problem{
-			Cause:  fmt.Sprintf("an admission webhook refused the pod in namespace %s: %s", namespace, condense(msg)),
+			Cause:  fmt.Sprintf("an admission webhook refused the pod in namespace %s: %s", namespace, condense(forbiddenReason(msg))),
 			Fix:    "ask the cluster admin to exempt node-shell pods (label app.kubernetes.io/managed-by=kubectl-node-shell) or use a namespace the policy allows (-n)",
 			Detail: msg, Err: err,
 		}
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "exceeded quota"):
 		return &Problem{
-			Cause:  fmt.Sprintf("a ResourceQuota in namespace %s refuses another pod: %s", namespace, condense(msg)),
+			Cause:  fmt.Sprintf("a ResourceQuota in namespace %s refuses another pod: %s", namespace, condense(forbiddenReason(msg))),
 			Fix:    "use another namespace (-n) or raise the quota",
 			Detail: msg, Err: err,
 		}
 	case apierrors.IsForbidden(err):
 		return &Problem{
-			Cause:  fmt.Sprintf("you may not create pods in namespace %s: %s", namespace, condense(msg)),
-			Fix:    "ask for the node-shell Role (see docs/security.md), or use a namespace where you have it (-n)",
+			Cause:  fmt.Sprintf("you may not create pods in namespace %s: %s", namespace, condense(forbiddenReason(msg))),
+			Fix:    "ask your cluster admin for the node-shell Role in " + RBACDocs + ", or use a namespace where you have it (-n)",
 			Detail: msg, Err: err,
 		}
 	case apierrors.IsNotFound(err):
@@ -67,6 +67,16 @@ func CreateProblem(err error, namespace, node string) *Problem {
 	}
 }
 
+// forbiddenReason drops the `pods "x" is forbidden: ` that starts a Forbidden message: the
+// cause already says what was refused.
+func forbiddenReason(msg string) string {
+	const marker = " is forbidden: "
+	if i := strings.Index(msg, marker); i >= 0 {
+		return msg[i+len(marker):]
+	}
+	return msg
+}
+
 // podSecurityLevel extracts `restricted:latest` from a PodSecurity message.
 func podSecurityLevel(msg string) string {
 	const marker = `violates PodSecurity "`
@@ -79,4 +89,21 @@ func podSecurityLevel(msg string) string {
 		return "enforce=" + rest[:j]
 	}
 	return "policy violation"
+}
+
+// RequestProblem explains a failed read-only request (preflight, node lookups) when the
+// failure is about the connection or the credentials, not the object; nil otherwise.
+func RequestProblem(err error, server string) *Problem {
+	var status apierrors.APIStatus
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return &Problem{
+			Cause:  "the cluster does not accept your credentials (401 Unauthorized)",
+			Fix:    "log in again or check --kubeconfig/--context",
+			Detail: err.Error(), Err: err,
+		}
+	case !errors.As(err, &status):
+		return Unreachable(server, err)
+	}
+	return nil
 }

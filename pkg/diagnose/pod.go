@@ -28,23 +28,56 @@ func PodProblem(pod *corev1.Pod) *Problem {
 			Fix:   "something else removed it (a controller, an admin, or node eviction); try again",
 		}
 	}
-	switch pod.Status.Phase {
-	case corev1.PodFailed, corev1.PodSucceeded:
-		return terminalPhase(pod)
+	ended := pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
+	if ended && pod.Status.Reason != "" {
+		return terminalPhase(pod) // the kubelet's verdict on the whole pod says most
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.State.Waiting != nil && fatalWaitingReasons[cs.State.Waiting.Reason] {
 			return waitingProblem(pod, cs)
 		}
 		if t := cs.State.Terminated; t != nil {
-			return &Problem{
-				Cause:  fmt.Sprintf("the node-shell container on node %s exited at start (%s, exit code %d)", node, t.Reason, t.ExitCode),
-				Fix:    "the image needs /bin/sh, sleep and chroot (or nsenter); use --image with such an image",
-				Detail: t.Message,
-			}
+			return exitedProblem(pod, cs)
 		}
 	}
+	if ended {
+		return terminalPhase(pod)
+	}
 	return nil
+}
+
+// exitedProblem explains a container that ended before the session could exec into it:
+// most often a runtime that could not run its command (the image has no /bin/sh).
+func exitedProblem(pod *corev1.Pod, cs corev1.ContainerStatus) *Problem {
+	t := cs.State.Terminated
+	node := pod.Spec.NodeName
+	if t.Reason == "StartError" || t.Reason == "ContainerCannotRun" || t.ExitCode == 126 || t.ExitCode == 127 {
+		return &Problem{
+			Cause: fmt.Sprintf("the node-shell container on node %s cannot run in image %q (%s: %s)",
+				node, cs.Image, t.Reason, runtimeReason(t.Message)),
+			Fix:    "the image needs /bin/sh and sleep (and chroot or nsenter for those modes); use --image with such an image",
+			Detail: t.Message,
+		}
+	}
+	what := fmt.Sprintf("%s, exit code %d", t.Reason, t.ExitCode)
+	if msg := condense(t.Message); msg != "" {
+		what += ": " + msg
+	}
+	return &Problem{
+		Cause:  fmt.Sprintf("the node-shell container on node %s exited before the session started (%s)", node, what),
+		Fix:    fmt.Sprintf("try again; if it persists, see kubectl describe pod -n %s %s while it runs, and check --image", pod.Namespace, pod.Name),
+		Detail: t.Message,
+	}
+}
+
+// runtimeReason picks the runtime's own words out of the chain of wrapped errors
+// containerd and runc report: `exec: "/bin/sh": stat /bin/sh: no such file or directory`.
+func runtimeReason(msg string) string {
+	const marker = "unable to start container process: "
+	if i := strings.LastIndex(msg, marker); i >= 0 {
+		msg = msg[i+len(marker):]
+	}
+	return condense(strings.TrimSuffix(strings.TrimSpace(msg), ": unknown"))
 }
 
 func waitingProblem(pod *corev1.Pod, cs corev1.ContainerStatus) *Problem {
@@ -94,28 +127,34 @@ func terminalPhase(pod *corev1.Pod) *Problem {
 	node := pod.Spec.NodeName
 	reason, msg := pod.Status.Reason, pod.Status.Message
 	switch {
-	case reason == "OutOfpods":
+	case strings.HasPrefix(reason, "OutOf"):
 		return &Problem{
-			Cause:  fmt.Sprintf("node %s has no room for another pod (kubelet: %s)", node, reason),
-			Fix:    "the node is at its pod limit (maxPods); free a slot or pick another node",
-			Detail: msg,
-		}
-	case reason == "NodeAffinity", reason == "NodeName", strings.HasPrefix(reason, "Unexpected"):
-		return &Problem{
-			Cause:  fmt.Sprintf("the kubelet on node %s rejected the pod (%s: %s)", node, reason, condense(msg)),
-			Fix:    "the node's kubelet refuses pods it cannot admit; check the node's status with kubectl describe node " + node,
+			Cause:  fmt.Sprintf("node %s has no room for another pod (%s: %s)", node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
+			Fix:    "free a pod slot on the node (it is at its kubelet's maxPods) or pick another node",
 			Detail: msg,
 		}
 	case reason == "Evicted":
 		return &Problem{
 			Cause:  fmt.Sprintf("node %s evicted the pod (%s)", node, condense(msg)),
-			Fix:    "the node is under resource pressure; free resources or pass --priority-class system-node-critical",
+			Fix:    "the node is under resource pressure; free resources, and keep --priority-class system-node-critical (the default) so the kubelet admits the pod and evicts it last",
+			Detail: msg,
+		}
+	case reason == "NodeShutdown" || reason == "Terminated" && strings.Contains(strings.ToLower(msg), "shut"):
+		return &Problem{
+			Cause:  fmt.Sprintf("node %s is shutting down (%s)", node, condense(msg)),
+			Fix:    "wait for it to come back, or pick another node",
 			Detail: msg,
 		}
 	case reason == "DeadlineExceeded":
 		return &Problem{
 			Cause: fmt.Sprintf("the pod on node %s reached its maximum lifetime before it started", node),
 			Fix:   "raise --max-lifetime",
+		}
+	case strings.HasPrefix(msg, "Pod was rejected"), reason == "NodeAffinity", reason == "NodeName", strings.HasPrefix(reason, "Unexpected"):
+		return &Problem{
+			Cause:  fmt.Sprintf("the kubelet on node %s rejected the pod (%s: %s)", node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
+			Fix:    "check the node's labels, taints and conditions with kubectl describe node " + node,
+			Detail: msg,
 		}
 	case reason != "":
 		return &Problem{
@@ -135,8 +174,12 @@ func Stuck(pod *corev1.Pod, timeout string) *Problem {
 	node := pod.Spec.NodeName
 	for _, cs := range pod.Status.ContainerStatuses {
 		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			state := w.Reason
+			if msg := condense(w.Message); msg != "" {
+				state += ": " + msg
+			}
 			return &Problem{
-				Cause:  fmt.Sprintf("the pod on node %s did not start within %s (container %s: %s)", node, timeout, w.Reason, condense(w.Message)),
+				Cause:  fmt.Sprintf("the pod on node %s did not start within %s (container %s)", node, timeout, state),
 				Fix:    "raise --pod-running-timeout if the image is slow to pull, or check the node",
 				Detail: w.Message,
 			}

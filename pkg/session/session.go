@@ -56,7 +56,11 @@ type Session struct {
 	// PodRunningTimeout bounds the wait for the pod to run; DeleteTimeout the final delete.
 	PodRunningTimeout time.Duration
 	DeleteTimeout     time.Duration
-	Reporter          Reporter
+	// PickupTimeout is how long the kubelet may stay silent about the pod before the
+	// session checks the node, and gives up if it is not Ready (see superviseKubelet).
+	// Zero means DefaultPickupTimeout; negative, never.
+	PickupTimeout time.Duration
+	Reporter      Reporter
 }
 
 // Run runs the session and returns the remote command's exit status. err is non-nil only
@@ -90,6 +94,9 @@ func (s *Session) setDefaults() {
 	}
 	if s.DeleteTimeout <= 0 {
 		s.DeleteTimeout = DefaultDeleteTimeout
+	}
+	if s.PickupTimeout == 0 {
+		s.PickupTimeout = DefaultPickupTimeout
 	}
 	if s.Reporter == nil {
 		s.Reporter = discardReporter{}

@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +23,13 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.PodRunningTimeout)
 	defer cancel()
+	ctx, giveUp := context.WithCancelCause(ctx)
+	defer giveUp(nil)
+	var seen atomic.Bool
+	if s.PickupTimeout > 0 {
+		go s.superviseKubelet(ctx, giveUp, pod.Spec.NodeName, &seen)
+	}
+	s.Reporter.Progress(progressOf(pod))
 	pods := s.Client.CoreV1().Pods(pod.Namespace)
 	selector := fields.OneTermEqualSelector("metadata.name", pod.Name).String()
 	lw := &cache.ListWatch{
@@ -45,6 +54,9 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 			return false, nil
 		}
 		last = p
+		if kubeletSeen(p) {
+			seen.Store(true)
+		}
 		if problem := diagnose.PodProblem(p); problem != nil {
 			return false, problem
 		}
@@ -56,6 +68,8 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 		return nil
 	case parent.Err() != nil:
 		return context.Cause(parent)
+	case errors.As(context.Cause(ctx), new(*diagnose.Problem)):
+		return context.Cause(ctx)
 	case ctx.Err() != nil:
 		return diagnose.Stuck(last, s.PodRunningTimeout.String())
 	}
@@ -85,7 +99,7 @@ func progressOf(pod *corev1.Pod) string {
 			return fmt.Sprintf("waiting on node %s: %s", node, w.Reason)
 		}
 	}
-	if pod.Status.Phase == "" {
+	if !kubeletSeen(pod) {
 		return "waiting for the kubelet on node " + node
 	}
 	return fmt.Sprintf("pod %s on node %s", pod.Status.Phase, node)

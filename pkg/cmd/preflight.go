@@ -1,0 +1,34 @@
+package cmd
+
+import (
+	"context"
+	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/preflight"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
+)
+
+// preflight checks access and the node before any pod exists (see preflight.Run for why
+// before, not alongside), and warns about a node that is not Ready: the session still
+// tries, since a shell is how one finds out what ails a node, and the session gives up
+// early if its kubelet does not answer.
+func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
+	if w, ok := o.restConfig.WarningHandler.(*apiWarnings); ok {
+		w.to(r)
+	}
+	r.Progress("checking access and node " + o.Node)
+	node, err := preflight.Run(ctx, o.client, preflight.Target{
+		Namespace: o.namespace,
+		Node:      o.Node,
+		Access:    session.RequiredAccess(o.namespace),
+		Server:    o.restConfig.Host,
+	})
+	if err != nil {
+		return err
+	}
+	if w := diagnose.NodeNotReady(node, time.Now()); w != "" {
+		r.Warning(w)
+	}
+	return nil
+}
