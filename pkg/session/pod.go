@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,7 +17,12 @@ import (
 // createPod creates pod. A cluster that refuses the priority class to this namespace
 // (a ResourceQuota scoped to system-node-critical, or an old Priority admission rule) gets
 // the pod without it: a shell that can be evicted beats no shell.
+//
+// A signal does not cut the create short: had the apiserver made the pod, the client would
+// not learn its name and could not delete it. The create is bounded by its own timeout.
 func (s *Session) createPod(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
 	pods := s.Client.CoreV1().Pods(pod.Namespace)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil && pod.Spec.PriorityClassName != "" && rejectsPriority(err) {
@@ -36,24 +42,71 @@ func rejectsPriority(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(strings.ToLower(err.Error()), "priority")
 }
 
+// Bounds of single requests at the edges of a session.
+const (
+	createTimeout = 30 * time.Second
+	// deleteAttemptTimeout bounds one delete; DeleteTimeout bounds all of them.
+	deleteAttemptTimeout = 10 * time.Second
+	// The delete's retries back off from the first to the last delay.
+	deleteFirstBackoff = 250 * time.Millisecond
+	deleteMaxBackoff   = 4 * time.Second
+)
+
 // deletePod deletes the session's pod at once (grace period 0), guarded by its UID so a
 // pod that someone else created under the same name is never touched. It runs on its own
-// context: the session's may already be cancelled by a signal.
+// context: the session's may already be cancelled by a signal. When the apiserver cannot
+// be reached (it restarts, the network dropped), it retries with backoff for DeleteTimeout,
+// says so once, and in the end tells the user the command to run and when the pod's
+// watchdog stops the container anyway.
 func (s *Session) deletePod(pod *corev1.Pod) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.DeleteTimeout)
-	defer cancel()
-	err := s.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: ptr.To[int64](0),
-		Preconditions:      &metav1.Preconditions{UID: &pod.UID},
-	})
-	switch {
-	case err == nil, apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err):
-		// The UID precondition failed: the name now belongs to another pod, ours is gone.
-		return nil
-	default:
-		return fmt.Errorf("could not delete pod %s/%s: %v; remove it with: kubectl delete pod -n %s %s",
-			pod.Namespace, pod.Name, err, pod.Namespace, pod.Name)
+	deadline := s.Clock.Now().Add(s.DeleteTimeout)
+	backoff := deleteFirstBackoff
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), min(deleteAttemptTimeout, deadline.Sub(s.Clock.Now())))
+		err := s.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: ptr.To[int64](0),
+			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+		})
+		cancel()
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+			return nil
+		case apierrors.IsConflict(err):
+			// The UID precondition failed: the name now belongs to another pod, ours is gone.
+			return nil
+		}
+		left := deadline.Sub(s.Clock.Now())
+		if !retriable(err) || left < backoff {
+			return fmt.Errorf("could not delete pod %s/%s: %v; remove it with: kubectl delete pod -n %s %s (without a heartbeat, its container stops by itself within %s)",
+				pod.Namespace, pod.Name, err, pod.Namespace, pod.Name, s.Pod.HeartbeatTimeout)
+		}
+		if attempt == 1 {
+			s.Reporter.Warning(fmt.Sprintf("cannot reach the cluster to delete pod %s/%s (%v); retrying for up to %s",
+				pod.Namespace, pod.Name, err, left.Round(time.Second)))
+		}
+		s.Clock.Sleep(backoff)
+		backoff = min(2*backoff, deleteMaxBackoff)
 	}
+}
+
+// retriable tells a delete that may succeed later (no connection, a timeout, the
+// apiserver overloaded or starting) from one refused for good.
+func retriable(err error) bool {
+	switch {
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsBadRequest(err),
+		apierrors.IsInvalid(err), apierrors.IsMethodNotSupported(err):
+		return false
+	}
+	return true
+}
+
+// mergeAnnotations is a new map with the annotations of all maps, later ones winning.
+func mergeAnnotations(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -5,7 +5,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -13,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/utils/clock"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
@@ -21,8 +21,9 @@ import (
 // Defaults for the bounds of a session's waits.
 const (
 	DefaultPodRunningTimeout = time.Minute
-	// DefaultDeleteTimeout bounds the final delete, so a dead apiserver cannot hang the exit.
-	DefaultDeleteTimeout = 10 * time.Second
+	// DefaultDeleteTimeout bounds the final delete with its retries, so a dead apiserver
+	// cannot hang the exit; the pod's watchdog stops the container if the delete never lands.
+	DefaultDeleteTimeout = 30 * time.Second
 )
 
 // Reporter receives what a session has to tell the user. Implementations decide how (or
@@ -53,6 +54,13 @@ type Session struct {
 	// Command to run; empty means an interactive login shell.
 	Command []string
 	Streams Streams
+	// Origin is written on the pod for the audit trail.
+	Origin Origin
+	// SweepLeftovers removes the namespace's leftover node-shell pods in the background
+	// while the session starts (see leftover.Sweep).
+	SweepLeftovers bool
+	// Clock times heartbeats and retries; nil means the real clock.
+	Clock clock.Clock
 	// PodRunningTimeout bounds the wait for the pod to run; DeleteTimeout the final delete.
 	PodRunningTimeout time.Duration
 	DeleteTimeout     time.Duration
@@ -68,20 +76,30 @@ type Session struct {
 // a command that exits non-zero is a successful session with a non-zero status.
 func (s *Session) Run(ctx context.Context) (exitCode int, err error) {
 	s.setDefaults()
+	start := s.Clock.Now()
+	s.Pod.Heartbeat = podspec.FormatHeartbeat(start)
+	s.Pod.Annotations = mergeAnnotations(s.auditAnnotations(start), s.Pod.Annotations)
 	pod, err := podspec.Build(s.Pod)
 	if err != nil {
 		return 0, err
 	}
 	s.Reporter.Progress("creating pod on node " + s.Pod.Node)
+	keep := s.startKeepAlive(ctx, pod.Namespace)
 	created, err := s.createPod(ctx, pod)
 	if err != nil {
+		keep.stop()
 		return 0, err
 	}
+	keep.heartbeat(created)
 	defer func() {
-		if delErr := s.deletePod(created); delErr != nil && err == nil {
+		keep.stop()
+		if delErr := s.deletePod(created); delErr != nil {
 			s.Reporter.Warning(delErr.Error())
 		}
 	}()
+	if ctx.Err() != nil { // a signal arrived during the create, which runs to completion
+		return 0, context.Cause(ctx)
+	}
 	if err := s.waitRunning(ctx, created); err != nil {
 		return 0, err
 	}
@@ -100,6 +118,12 @@ func (s *Session) setDefaults() {
 	}
 	if s.Reporter == nil {
 		s.Reporter = discardReporter{}
+	}
+	if s.Clock == nil {
+		s.Clock = clock.RealClock{}
+	}
+	if s.Pod.HeartbeatTimeout <= 0 {
+		s.Pod.HeartbeatTimeout = podspec.DefaultHeartbeatTimeout
 	}
 }
 
@@ -120,7 +144,8 @@ func (s *Session) exec(ctx context.Context, pod *corev1.Pod) (int, error) {
 	if code, ok := stream.ExitCode(err); ok {
 		return code, nil
 	}
-	if ctxErr := context.Cause(ctx); ctxErr != nil && errors.Is(err, ctx.Err()) {
+	// Cancelled by a signal: executors do not all return ctx.Err() when their stream is cut.
+	if ctxErr := context.Cause(ctx); ctxErr != nil {
 		return 0, ctxErr
 	}
 	return 0, fmt.Errorf("exec in pod %s/%s on node %s: %w", pod.Namespace, pod.Name, s.Pod.Node, err)

@@ -29,9 +29,14 @@ type fakeExecutor struct {
 	mu   sync.Mutex
 	reqs []stream.Request
 	err  error
+	// before, when set, runs first: a test's stand-in for a command that takes a while.
+	before func()
 }
 
 func (f *fakeExecutor) Exec(_ context.Context, req stream.Request) error {
+	if f.before != nil {
+		f.before()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, req)
@@ -273,10 +278,14 @@ func TestDeleteFailureIsReportedWithTheCommandToRun(t *testing.T) {
 	h.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("connection refused")
 	})
-	if _, err := h.session("true").Run(context.Background()); err != nil {
+	s := h.session("true")
+	s.DeleteTimeout = time.Second // retried with backoff until then
+	if _, err := s.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(h.reporter.warnings) != 1 || !strings.Contains(h.reporter.warnings[0], "kubectl delete pod -n default node-shell-node-1-abcde") {
-		t.Errorf("warnings = %q, want the delete command", h.reporter.warnings)
+	w := h.reporter.warnings
+	if len(w) != 2 || !strings.Contains(w[0], "retrying for up to 1s") ||
+		!strings.Contains(w[1], "kubectl delete pod -n default node-shell-node-1-abcde (without a heartbeat, its container stops by itself within 45s)") {
+		t.Errorf("warnings = %q, want the retry notice, then the delete command and the self-expiry bound", w)
 	}
 }

@@ -1,0 +1,64 @@
+package session
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// Origin is where a session comes from, written on its pod so that an admin can see who
+// holds a root shell on which node (docs/security.md). The user is asked of the apiserver
+// while the pod is created, and added with the first heartbeat.
+type Origin struct {
+	// ClientHost is the hostname of the machine running node-shell.
+	ClientHost string
+	// Version is node-shell's version.
+	Version string
+}
+
+// maxCommandAnnotation keeps a huge command line (a script passed as an argument) from
+// filling the pod's 256 KiB of annotations.
+const maxCommandAnnotation = 4096
+
+// auditAnnotations are the pod's audit trail for a session started at start.
+func (s *Session) auditAnnotations(start time.Time) map[string]string {
+	a := map[string]string{
+		podspec.AnnotationCommand:   quoteCommand(s.Command, maxCommandAnnotation),
+		podspec.AnnotationStartedAt: start.UTC().Format(time.RFC3339),
+	}
+	if s.Origin.ClientHost != "" {
+		a[podspec.AnnotationClientHost] = s.Origin.ClientHost
+	}
+	if s.Origin.Version != "" {
+		a[podspec.AnnotationVersion] = s.Origin.Version
+	}
+	return a
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// quoteCommand is argv as a POSIX shell would need it typed, cut at max bytes; the
+// interactive login shell (no argv) is "".
+func quoteCommand(argv []string, max int) string {
+	quoted := make([]string, len(argv))
+	for i, arg := range argv {
+		if shellSafe.MatchString(arg) {
+			quoted[i] = arg
+		} else {
+			quoted[i] = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
+		}
+	}
+	s := strings.Join(quoted, " ")
+	if len(s) > max {
+		cut := max - len("…")
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,181 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// FieldManager names node-shell's writes in the pod's managedFields, where the apiserver
+// records the time of the last heartbeat by its own clock.
+const FieldManager = "kubectl-node-shell"
+
+// sweepGrace is how long the end of a session waits for the background sweep of leftovers
+// to finish before it cancels it: it must never hold up the user.
+const sweepGrace = time.Second
+
+// keepAlive is everything that runs beside a session, off its critical path: the
+// SelfSubjectReview that names the user for the audit trail and the sweep of leftover pods
+// (both concurrent with the create), then the heartbeat that keeps the pod's watchdog from
+// stopping the container.
+type keepAlive struct {
+	s      *Session
+	ctx    context.Context
+	cancel context.CancelFunc
+	user   chan string
+	sweep  chan struct{}
+	hbDone chan struct{}
+}
+
+// startKeepAlive starts the user lookup and, when asked for, the sweep of namespace.
+func (s *Session) startKeepAlive(ctx context.Context, namespace string) *keepAlive {
+	k := &keepAlive{s: s, user: make(chan string, 1), sweep: make(chan struct{})}
+	k.ctx, k.cancel = context.WithCancel(ctx)
+	go func() { k.user <- whoAmI(k.ctx, s.Client) }()
+	go func() {
+		defer close(k.sweep)
+		if s.SweepLeftovers {
+			leftover.Sweep(k.ctx, s.Client, namespace, s.Clock.Now())
+		}
+	}()
+	return k
+}
+
+// heartbeat starts renewing pod's heartbeat; the first renewal also records the user.
+func (k *keepAlive) heartbeat(pod *corev1.Pod) {
+	h := &heartbeat{
+		client:   k.s.Client,
+		pod:      pod,
+		interval: RenewInterval(k.s.Pod.HeartbeatTimeout),
+		timeout:  k.s.Pod.HeartbeatTimeout,
+		clock:    k.s.Clock,
+		reporter: k.s.Reporter,
+	}
+	k.hbDone = make(chan struct{})
+	go func() {
+		defer close(k.hbDone)
+		h.run(k.ctx, k.user)
+	}()
+}
+
+// stop ends the heartbeat at once and gives the sweep at most sweepGrace to finish.
+func (k *keepAlive) stop() {
+	select {
+	case <-k.sweep:
+	case <-k.s.Clock.After(sweepGrace):
+	}
+	k.cancel()
+	if k.hbDone != nil {
+		<-k.hbDone
+	}
+}
+
+// RenewInterval is how often the client renews the heartbeat: four renewals per timeout,
+// so that up to three can fail (a slow apiserver, a dropped request) without the watchdog
+// stopping a live session.
+func RenewInterval(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		timeout = podspec.DefaultHeartbeatTimeout
+	}
+	return timeout / 4
+}
+
+// whoAmI asks the apiserver who it authenticates the client as, for the audit annotation.
+// An apiserver that cannot say (before 1.28, or the request is refused) gets "".
+func whoAmI(ctx context.Context, client kubernetes.Interface) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return ""
+	}
+	return res.Status.UserInfo.Username
+}
+
+// heartbeat renews the pod's heartbeat annotation while the session lives.
+type heartbeat struct {
+	client   kubernetes.Interface
+	pod      *corev1.Pod
+	interval time.Duration
+	timeout  time.Duration
+	clock    clock.Clock
+	reporter Reporter
+
+	mu      sync.Mutex
+	failing int // renewals failed in a row
+	warned  bool
+}
+
+// run renews every interval until ctx ends or the pod is gone. user delivers the user's
+// name once: it is written at once, with a renewal of its own.
+func (h *heartbeat) run(ctx context.Context, user <-chan string) {
+	timer := h.clock.NewTimer(h.interval)
+	defer timer.Stop()
+	for {
+		extra := map[string]string{}
+		select {
+		case <-ctx.Done():
+			return
+		case name := <-user:
+			user = nil
+			if name == "" {
+				continue
+			}
+			extra[podspec.AnnotationUser] = name
+		case <-timer.C():
+			timer.Reset(h.interval)
+		}
+		if gone := h.renew(ctx, extra); gone {
+			return
+		}
+	}
+}
+
+// renew writes a new heartbeat value (and extra annotations), guarded by the pod's UID:
+// a pod recreated under the same name is refused by the apiserver (uid is immutable). It
+// reports whether the pod is gone, which ends the heartbeat.
+func (h *heartbeat) renew(ctx context.Context, extra map[string]string) (gone bool) {
+	annotations := map[string]string{podspec.AnnotationHeartbeat: podspec.FormatHeartbeat(h.clock.Now())}
+	for k, v := range extra {
+		annotations[k] = v
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": h.pod.UID, "annotations": annotations}})
+	if err != nil {
+		return false
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, h.interval)
+	defer cancel()
+	_, err = h.client.CoreV1().Pods(h.pod.Namespace).Patch(reqCtx, h.pod.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err == nil:
+		h.failing = 0
+		return false
+	case apierrors.IsNotFound(err), apierrors.IsInvalid(err), apierrors.IsConflict(err):
+		return true
+	case ctx.Err() != nil:
+		return true // the session is over
+	}
+	h.failing++
+	if h.failing == 2 && !h.warned {
+		h.warned = true
+		h.reporter.Warning(fmt.Sprintf("cannot renew the heartbeat of pod %s/%s (%v); if this lasts %s, the pod stops itself",
+			h.pod.Namespace, h.pod.Name, err, h.timeout))
+	}
+	return false
+}

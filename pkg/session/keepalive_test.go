@@ -1,0 +1,280 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// patches returns the bodies of the pod patches the client sent, decoded.
+func patches(t *testing.T, c *fake.Clientset) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, a := range c.Actions() {
+		if p, ok := a.(k8stesting.PatchAction); ok && a.GetResource().Resource == "pods" {
+			var body map[string]any
+			if err := json.Unmarshal(p.GetPatch(), &body); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, body)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestHeartbeatRenewsEveryIntervalAndRecordsTheUser(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-1"}}
+	client := fake.NewClientset(pod.DeepCopy())
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	fc := clocktesting.NewFakeClock(start)
+	h := &heartbeat{client: client, pod: pod, interval: 15 * time.Second, timeout: time.Minute, clock: fc, reporter: &recordingReporter{}}
+	user := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.run(ctx, user) }()
+
+	// The user's name is written as soon as it is known, with a heartbeat of its own.
+	user <- "alice@example.com"
+	waitFor(t, "the user's patch", func() bool { return len(patches(t, client)) == 1 })
+	// Then one renewal per interval, and none in between.
+	for i := 1; i <= 3; i++ {
+		waitFor(t, "the timer", fc.HasWaiters)
+		fc.Step(14 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+		if n := len(patches(t, client)); n != i {
+			t.Fatalf("%d patches after %d intervals less a second, want %d", n, i, i)
+		}
+		fc.Step(time.Second)
+		waitFor(t, "a renewal", func() bool { return len(patches(t, client)) == i+1 })
+	}
+	cancel()
+	<-done
+
+	want := []map[string]any{
+		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{
+			podspec.AnnotationHeartbeat: "2026-03-01T12:00:00.000Z", podspec.AnnotationUser: "alice@example.com"}}},
+		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:15.000Z"}}},
+		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:30.000Z"}}},
+		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:45.000Z"}}},
+	}
+	if diff := cmp.Diff(want, patches(t, client)); diff != "" {
+		t.Errorf("patches (-want +got):\n%s", diff)
+	}
+	got, _ := client.CoreV1().Pods("default").Get(context.Background(), "p", metav1.GetOptions{})
+	if got.Annotations[podspec.AnnotationHeartbeat] != "2026-03-01T12:00:45.000Z" || got.Annotations[podspec.AnnotationUser] != "alice@example.com" {
+		t.Errorf("pod annotations = %v", got.Annotations)
+	}
+}
+
+func TestHeartbeatStopsWhenThePodIsGoneAndWarnsOnceWhenFailing(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-1"}}
+	client := fake.NewClientset()
+	calls := 0
+	client.PrependReactor("patch", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		calls++
+		if calls <= 3 {
+			return true, nil, errors.New("connection refused")
+		}
+		return true, nil, apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "p")
+	})
+	fc := clocktesting.NewFakeClock(time.Now())
+	rep := &recordingReporter{}
+	h := &heartbeat{client: client, pod: pod, interval: time.Second, timeout: 4 * time.Second, clock: fc, reporter: rep}
+	done := make(chan struct{})
+	go func() { defer close(done); h.run(context.Background(), nil) }()
+	for {
+		select {
+		case <-done:
+			if calls != 4 {
+				t.Errorf("%d renewals, want 4 (3 failures, then NotFound ends it)", calls)
+			}
+			if len(rep.warnings) != 1 || !strings.Contains(rep.warnings[0], "if this lasts 4s, the pod stops itself") {
+				t.Errorf("warnings = %q, want one about failing renewals", rep.warnings)
+			}
+			return
+		case <-time.After(5 * time.Second):
+			t.Fatal("heartbeat still running after the pod was gone")
+		default:
+			if fc.HasWaiters() {
+				fc.Step(time.Second)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func TestRunWritesTheAuditTrailAndArmsTheWatchdog(t *testing.T) {
+	h := newHarness(t, running)
+	h.client.PrependReactor("create", "selfsubjectreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, &authenticationv1.SelfSubjectReview{Status: authenticationv1.SelfSubjectReviewStatus{
+			UserInfo: authenticationv1.UserInfo{Username: "alice"}}}, nil
+	})
+	// Hold the exec until the user's patch arrived, as a real session outlasts it.
+	h.exec.before = func() { waitFor(t, "the user's patch", func() bool { return len(patches(t, h.client)) > 0 }) }
+	s := h.session("sh", "-c", "echo 'hi there'")
+	s.Origin = Origin{ClientHost: "laptop-7", Version: "v1.2.3"}
+	s.Pod.HeartbeatTimeout = 20 * time.Second
+	if _, err := s.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var created *corev1.Pod
+	for _, a := range h.client.Actions() {
+		if c, ok := a.(k8stesting.CreateAction); ok && a.GetResource().Resource == "pods" {
+			created = c.GetObject().(*corev1.Pod)
+		}
+	}
+	got := created.Annotations
+	if _, err := podspec.ParseHeartbeat(got[podspec.AnnotationHeartbeat]); err != nil {
+		t.Errorf("first heartbeat %q: %v", got[podspec.AnnotationHeartbeat], err)
+	}
+	if _, err := time.Parse(time.RFC3339, got[podspec.AnnotationStartedAt]); err != nil {
+		t.Errorf("started-at %q: %v", got[podspec.AnnotationStartedAt], err)
+	}
+	want := map[string]string{
+		podspec.AnnotationCommand: `sh -c 'echo '\''hi there'\'''`, podspec.AnnotationClientHost: "laptop-7",
+		podspec.AnnotationVersion: "v1.2.3", podspec.AnnotationHeartbeatTimeout: "20s",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if cmd := created.Spec.Containers[0].Command; cmd[len(cmd)-1] != "20" {
+		t.Errorf("watchdog command %q, want a 20s timeout", cmd)
+	}
+	p := patches(t, h.client)
+	if user := p[0]["metadata"].(map[string]any)["annotations"].(map[string]any)[podspec.AnnotationUser]; user != "alice" {
+		t.Errorf("first patch %v, want the user alice", p[0])
+	}
+	h.assertNoPods(t)
+}
+
+func TestRunSweepsLeftoversBesideTheSession(t *testing.T) {
+	h := newHarness(t, running)
+	// The harness replays the states for every pod of the namespace: make room for three.
+	h.watcher = watch.NewFakeWithChanSize(8, false)
+	leftover := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-shell-old", Namespace: "default", UID: "uid-old", ResourceVersion: "3",
+			Labels: map[string]string{podspec.LabelManagedBy: podspec.ManagedByValue}},
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded},
+	}
+	foreign := leftover.DeepCopy()
+	foreign.Name, foreign.UID, foreign.Labels = "web", "uid-web", map[string]string{"app": "web"}
+	for _, p := range []*corev1.Pod{leftover, foreign} {
+		if err := h.client.Tracker().Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := h.session("true")
+	s.SweepLeftovers = true
+	if _, err := s.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	pods, _ := h.client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+	if len(pods.Items) != 1 || pods.Items[0].Name != "web" {
+		t.Errorf("pods left: %v, want only the foreign pod", pods.Items)
+	}
+}
+
+func TestSignalDuringCreateStillDeletesThePod(t *testing.T) {
+	h := newHarness(t, running)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cause := errors.New("interrupted by terminated")
+	h.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		cancel(cause) // the signal arrives while the create is in flight
+		return false, nil, nil
+	})
+	_, err := h.session("true").Run(ctx)
+	if !errors.Is(err, cause) {
+		t.Fatalf("Run error = %v, want the signal", err)
+	}
+	if h.creates != 1 {
+		t.Errorf("%d pods created, want 1", h.creates)
+	}
+	if len(h.exec.reqs) != 0 {
+		t.Errorf("exec ran after the signal")
+	}
+	h.assertNoPods(t)
+}
+
+func TestDeleteRetriesUntilTheAPIServerIsBack(t *testing.T) {
+	h := newHarness(t, running)
+	failures := 0
+	h.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if failures < 2 {
+			failures++
+			return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+		}
+		return false, nil, nil
+	})
+	if _, err := h.session("true").Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(h.reporter.warnings) != 1 || !strings.Contains(h.reporter.warnings[0], "retrying for up to 30s") {
+		t.Errorf("warnings = %q, want one retry notice and no failure", h.reporter.warnings)
+	}
+	h.assertNoPods(t)
+}
+
+func TestDeleteRefusedIsNotRetried(t *testing.T) {
+	h := newHarness(t, running)
+	deletes := 0
+	h.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		deletes++
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New("RBAC"))
+	})
+	if _, err := h.session("true").Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if deletes != 1 || len(h.reporter.warnings) != 1 || !strings.Contains(h.reporter.warnings[0], "remove it with: kubectl delete pod") {
+		t.Errorf("%d deletes, warnings %q; want 1 delete and the command to run", deletes, h.reporter.warnings)
+	}
+}
+
+func TestQuoteCommand(t *testing.T) {
+	tests := []struct {
+		argv []string
+		max  int
+		want string
+	}{
+		{nil, 100, ""},
+		{[]string{"journalctl", "-u", "kubelet", "-n", "50"}, 100, "journalctl -u kubelet -n 50"},
+		{[]string{"sh", "-c", "echo $HOME; ls"}, 100, `sh -c 'echo $HOME; ls'`},
+		{[]string{"echo", "it's"}, 100, `echo 'it'\''s'`},
+		{[]string{"echo", ""}, 100, `echo ''`},
+		{[]string{"echo", "ééééé"}, 11, "echo 'é…"},
+	}
+	for _, tc := range tests {
+		if got := quoteCommand(tc.argv, tc.max); got != tc.want {
+			t.Errorf("quoteCommand(%q, %d) = %q, want %q", tc.argv, tc.max, got, tc.want)
+		}
+	}
+}
