@@ -144,16 +144,22 @@ func affectsBinaries(path string) bool {
 // clusterProcesses are the cluster's processes a stream passes through, by comm.
 var clusterProcesses = []string{"kube-apiserver", "kubelet", "containerd", "containerd-shim"}
 
-// clusterCPU is the CPU time (user + system) every cluster process has used so far, summed
-// by comm. Only one cluster runs on the machine, so every such process is this run's.
-func clusterCPU() map[string]time.Duration {
-	out := map[string]time.Duration{}
+// processCPU is the CPU time (user + system) each cluster process has used so far, by pid,
+// with its name. Only one cluster runs on the machine, so every such process is this run's.
+type processCPU map[int]struct {
+	comm string
+	cpu  time.Duration
+}
+
+func clusterCPU() processCPU {
+	out := processCPU{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return out
 	}
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -174,7 +180,21 @@ func clusterCPU() map[string]time.Duration {
 		}
 		utime, _ := strconv.ParseInt(f[11], 10, 64)
 		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		out[comm] += time.Duration(utime+stime) * time.Second / clockTicks
+		out[pid] = struct {
+			comm string
+			cpu  time.Duration
+		}{comm, time.Duration(utime+stime) * time.Second / clockTicks}
+	}
+	return out
+}
+
+// cpuSince is the CPU each kind of cluster process used between before and now, by name:
+// processes that started in between count whole; those that exited in between are lost
+// (a node-shell pod's shim, once its pod is deleted).
+func (now processCPU) cpuSince(before processCPU) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for pid, p := range now {
+		out[p.comm] += p.cpu - before[pid].cpu
 	}
 	return out
 }

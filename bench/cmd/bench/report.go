@@ -28,7 +28,8 @@ func writeMarkdown(path, jsonPath string, r *results) error {
 		r.Date, r.DurationS/60, jsonPath, link)
 	w("`kubectl node-shell` against what a user would otherwise run, on a local real one-node cluster\n")
 	w("(kube-apiserver, kubelet, containerd on this machine; see [development.md](development.md)), each case\n")
-	w("interleaved, %d rounds after a discarded warm-up round. Medians, with min–max.\n\n", r.Rounds)
+	w("interleaved round by round after a discarded warm-up (%d rounds of the one-shot sessions, %d of the\n", r.SessionRounds, r.StreamRounds)
+	w("streams, %d of `--help`). Medians, with min–max.\n\n", r.HelpRounds)
 
 	w("## Goals\n\n| goal | target | measured | met |\n|---|---|---|---|\n")
 	for _, g := range r.Goals {
@@ -46,6 +47,9 @@ func writeMarkdown(path, jsonPath string, r *results) error {
 		}
 		w("\n")
 	}
+	if silent := silentSummary(r); silent != "" {
+		w("**Silent failures** (exit 0, output wrong or short; see *Failed runs*): %s.\n\n", silent)
+	}
 	for _, g := range r.Goals {
 		if g.Met && g.Why != "" {
 			w("- %s: %s\n", g.Goal, g.Why)
@@ -59,13 +63,7 @@ func writeMarkdown(path, jsonPath string, r *results) error {
 	writeStreams(w, r)
 	writeColdStart(w, r)
 	writeMethod(w, r)
-	if len(r.Failures) > 0 {
-		w("## Failed runs (left out of the numbers)\n\n")
-		for _, f := range r.Failures {
-			w("- %s\n", strings.ReplaceAll(firstLine(f), "|", "\\|"))
-		}
-		w("\n")
-	}
+	writeFailures(w, r)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
@@ -128,6 +126,7 @@ func writeSessions(w writer, r *results) {
 			w("%s, step by step: %s.\n\n", s.Name, strings.Join(parts, ", "))
 		}
 	}
+	writePhases(w, r)
 	w("How each tool was run (stdin `/dev/null`, stdout a pipe the harness reads, namespace `bench`):\n\n")
 	for _, s := range r.Sessions {
 		if s.Command == "true" {
@@ -135,6 +134,37 @@ func writeSessions(w writer, r *results) {
 		}
 	}
 	w("\n")
+}
+
+// writePhases is where the time of a `-- true` session goes, for the tools that create a
+// pod, watch it and exec.
+func writePhases(w writer, r *results) {
+	tools := []string{"node-shell", "node-shell-nsenter", "floor"}
+	w("### Where the time goes\n\n")
+	w("`-- true` runs of the tools that create a pod, watch it and exec, split at their requests as the audit log\n")
+	w("dated them (medians, ms). *pod start* is the kubelet's work and the same pod for all; the kubelet relists\n")
+	w("containers once a second, so it varies by up to a second from run to run and dominates the totals above.\n")
+	w("*own time* is the wall time without it: what the tool itself costs.\n\n")
+	w("| phase |")
+	for _, t := range tools {
+		w(" %s |", r.requests(t).Name)
+	}
+	w(" node-shell − floor |\n|---|%s---|\n", strings.Repeat("---|", len(tools)))
+	row := func(name string, get func(requestResult) summary) {
+		w("| %s |", name)
+		for _, t := range tools {
+			w(" %s |", msRange(get(r.requests(t))))
+		}
+		w(" %+.0f ms |\n", get(r.requests("node-shell")).Median-get(r.requests("floor")).Median)
+	}
+	for _, name := range phaseNames {
+		row(name, func(q requestResult) summary { return q.PhasesMS[name] })
+	}
+	row("**own time**", func(q requestResult) summary { return q.OwnMS })
+	w("\n*start-up*: process start to the first request (runtime init, flags, kubeconfig); *before create*: the\n")
+	w("first request to the create (node-shell's preflight); *create to watch*: the create's latency and whatever\n")
+	w("runs before the watch; *pod start*: watch sent to exec sent; *exec*: the exec request from sent to closed;\n")
+	w("*exit*: from there to the process's exit (the delete).\n\n")
 }
 
 func writeRequests(w writer, r *results) {
@@ -164,8 +194,7 @@ func writeRequests(w writer, r *results) {
 	w("\n*first request after*: from the tool's first process start (includes starting the process and reading\n")
 	w("the kubeconfig; for kubectl-based tools, also every local-only kubectl call before it). *after last request*:\n")
 	w("from the end of its last request to the exit of its last process.\n\n")
-	for _, tool := range []string{"node-shell", "floor", "node-shell-nsenter"} {
-		q := r.requests(tool)
+	for _, q := range r.Requests {
 		if len(q.Timeline) == 0 {
 			continue
 		}
@@ -192,7 +221,7 @@ func writeStreams(w writer, r *results) {
 	w("are not in it; *wall* is the whole process. Peak RSS is `ru_maxrss` from `wait4`; CPU is user + system.\n\n")
 	if sz := r.StreamSizes; sz.Reduced {
 		w("**Sizes reduced for this run:** the issue asks for %s out and %s in; the warm-up transfer measured\n", size(sz.RequestedOut), size(sz.RequestedIn))
-		w("%.0f MiB/s, at which %d rounds of both would not have finished within the run's time budget, so each\n", sz.ProbeMiBPerS, r.Rounds)
+		w("%.0f MiB/s, at which %d rounds of both would not have finished within the run's time budget, so each\n", sz.ProbeMiBPerS, r.StreamRounds)
 		w("stream moved %s out and %s in. Throughput is a rate, so the comparison stands; on a quiet machine\n", size(sz.Out), size(sz.In))
 		w("`make bench` moves the full sizes.\n\n")
 	}
@@ -204,7 +233,8 @@ func writeStreams(w writer, r *results) {
 			times(ratio(s.MiBPerS.Median, ke)), msRange(s.WallMS), mibRange(s.MaxRSSKiB), msRange(s.CPUMS), s.Failed)
 	}
 	w("\nWhere the CPU goes, in CPU-seconds per GiB moved (medians; the cluster's processes include whatever else\n")
-	w("they did meanwhile, and node-shell's runs include its pod's start and delete):\n\n")
+	w("they did meanwhile; node-shell's runs include its pod's start and delete, but not the CPU of its pod's\n")
+	w("shim, which exits with the pod):\n\n")
 	w("| direction | tool | the tool |")
 	for _, p := range clusterProcesses {
 		w(" %s |", p)
@@ -236,7 +266,16 @@ func writeColdStart(w writer, r *results) {
 	for _, h := range cs.Help {
 		w("| `%s` | %s | %s |\n", h.Command, msRange1(h.WallMS), mibRange(h.MaxRSSKiB))
 	}
-	w("\nThe first `--help` of the run (binary fresh from the build, pages likely still cached): %.1f ms.\n", cs.FirstHelpMS)
+	w("\nThe first `--help` of the run (binary fresh from the build, pages likely still cached): %.1f ms.\n\n", cs.FirstHelpMS)
+	if cs.InitMS.N > 0 {
+		w("Package initialization, before `main` runs (`GODEBUG=inittrace=1`, clock time, %d runs): node-shell\n", cs.InitMS.N)
+		w("%s, the floor %s. It is paid by every invocation, sessions included. Slowest packages:\n\n", msRange1(cs.InitMS), msRange1(cs.FloorInitMS))
+		w("| package | init | allocated |\n|---|---|---|\n")
+		for _, p := range cs.InitPackages {
+			w("| `%s` | %s | %.1f MB |\n", p.Package, msRange1(p.MS), float64(p.Bytes)/1e6)
+		}
+		w("\n")
+	}
 	w("`kubectl node-shell` is kubectl's plugin dispatch: kubectl starts, finds `kubectl-node_shell` on PATH and\n")
 	w("execs it, so it costs kubectl's own start on top of the plugin's.\n\n")
 	var names []string
@@ -348,4 +387,62 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// writeFailures lists the runs left out of the numbers, the silent ones (exit 0, wrong or
+// short output) first: they are data lost without an error.
+func writeFailures(w writer, r *results) {
+	w("## Failed runs\n\n")
+	if len(r.Failures) == 0 {
+		w("None: every run of every tool exited 0 with exactly the expected output.\n\n")
+		return
+	}
+	w("Left out of the numbers above. *Silent* means the tool exited 0 but its output was wrong or short: data\n")
+	w("lost without an error, which a script cannot notice.\n\n")
+	w("| case | tool | what | round | silent | error |\n|---|---|---|---|---|---|\n")
+	sorted := slices.Clone(r.Failures)
+	slices.SortStableFunc(sorted, func(a, b failure) int {
+		if a.Silent != b.Silent {
+			if a.Silent {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	for _, f := range sorted {
+		silent := ""
+		if f.Silent {
+			silent = "**yes**"
+		}
+		w("| %s | %s | `%s` | %d | %s | %s |\n", f.Case, f.Tool, f.What, f.Round, silent,
+			strings.ReplaceAll(firstLine(f.Error), "|", "\\|"))
+	}
+	w("\n")
+}
+
+// silentSummary counts the silent failures by tool and what they ran, against the runs made.
+func silentSummary(r *results) string {
+	type key struct{ c, tool, what string }
+	counts := map[key]int{}
+	var order []key
+	for _, f := range r.Failures {
+		if !f.Silent {
+			continue
+		}
+		k := key{f.Case, f.Tool, f.What}
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	var parts []string
+	for _, k := range order {
+		runs := r.SessionRounds
+		if k.c == "stream" {
+			runs = r.StreamRounds
+		}
+		parts = append(parts, fmt.Sprintf("%s `%s`: %d of %d runs", k.tool, k.what, counts[k], runs))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,7 +26,7 @@ type sessionRun struct {
 func runSessions(ctx context.Context, e *env, o options, res *results) error {
 	tools := sessionTools()
 	var runs []sessionRun
-	for round := -1; round < o.rounds; round++ {
+	for round := -1; round < o.sessionRounds; round++ {
 		if round >= 0 {
 			res.Load = append(res.Load, loadSample(fmt.Sprintf("sessions round %d", round+1)))
 		}
@@ -72,13 +73,16 @@ func runSessions(ctx context.Context, e *env, o options, res *results) error {
 	return nil
 }
 
+// errWrongOutput marks a run whose command's output was not what the node holds.
+var errWrongOutput = errors.New("wrong output")
+
 func checkOutput(e *env, command []string, stdout string) error {
 	want := ""
 	if command[0] == "cat" {
 		want = e.hostname
 	}
 	if stdout != want {
-		return fmt.Errorf("stdout %q, want %q", stdout, want)
+		return fmt.Errorf("%w: stdout %q, want %q", errWrongOutput, stdout, want)
 	}
 	return nil
 }
@@ -121,7 +125,8 @@ func summarizeSessions(tool sessionTool, command string, runs []sessionRun, t in
 		}
 		if r.err != nil {
 			out.Failed++
-			res.Failures = append(res.Failures, fmt.Sprintf("%s -- %s, round %d: %v", tool.Name, command, r.round+1, r.err))
+			res.Failures = append(res.Failures, failure{Case: "session", Tool: tool.Name, What: "-- " + command, Round: r.round + 1,
+				Silent: r.s.Status == 0 && errors.Is(r.err, errWrongOutput), Error: r.err.Error()})
 			continue
 		}
 		first = append(first, ms(r.s.firstOutput()))
@@ -163,11 +168,16 @@ type requestResult struct {
 	BeforeFirstMS summary  `json:"before_first_request_ms"`
 	AfterLastMS   summary  `json:"after_last_request_ms"`
 	UserAgents    []string `json:"user_agents"`
+	// PhasesMS splits `-- true` runs of create-watch-exec tools at their requests (see
+	// phaseNames); OwnMS is their wall time minus the pod start: the tool's own time.
+	PhasesMS map[string]summary `json:"phases_ms,omitempty"`
+	OwnMS    summary            `json:"own_ms"`
 }
 
 func summarizeRequests(tool sessionTool, runs []sessionRun, t int, events []auditEvent) requestResult {
 	out := requestResult{Tool: tool.Key, Name: tool.Name, Consistent: true}
-	var counts, rounds, before, after []float64
+	var counts, rounds, before, after, own []float64
+	phases := map[string][]float64{}
 	var firstLabels []labelCount
 	type trueRun struct {
 		wall time.Duration
@@ -203,11 +213,24 @@ func summarizeRequests(tool sessionTool, runs []sessionRun, t int, events []audi
 		after = append(after, ms(r.s.End.Sub(last)))
 		if r.command == "true" {
 			trueRuns = append(trueRuns, trueRun{r.s.wall(), reqs})
+			if p, ok := phasesOf(reqs, r.s); ok {
+				for name, v := range p {
+					phases[name] = append(phases[name], v)
+				}
+				own = append(own, ms(r.s.wall())-p["pod start"])
+			}
 		}
 	}
 	out.PerSession, out.Sequential = summarize(counts), summarize(rounds)
 	out.BeforeFirstMS, out.AfterLastMS = summarize(before), summarize(after)
 	out.ByLabel = firstLabels
+	if len(phases) > 0 {
+		out.PhasesMS = map[string]summary{}
+		for name, v := range phases {
+			out.PhasesMS[name] = summarize(v)
+		}
+		out.OwnMS = summarize(own)
+	}
 	if len(trueRuns) > 0 {
 		slices.SortFunc(trueRuns, func(a, b trueRun) int { return int(a.wall - b.wall) })
 		out.Timeline = trueRuns[len(trueRuns)/2].reqs

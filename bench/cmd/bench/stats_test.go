@@ -48,3 +48,16 @@ func TestFitSizes(t *testing.T) {
 		})
 	}
 }
+
+func TestParseInitTrace(t *testing.T) {
+	stderr := "init internal/bytealg @0.008 ms, 0 ms clock, 0 bytes, 0 allocs\n" +
+		"Usage: something\n" +
+		"init github.com/kubectl-node-shell/kubectl-node-shell/pkg/cmd @124 ms, 74 ms clock, 4458144 bytes, 14331 allocs\n"
+	want := []initLine{
+		{pkg: "internal/bytealg", ms: 0, bytes: 0},
+		{pkg: "github.com/kubectl-node-shell/kubectl-node-shell/pkg/cmd", ms: 74, bytes: 4458144},
+	}
+	if diff := cmp.Diff(want, parseInitTrace(stderr), cmp.AllowUnexported(initLine{})); diff != "" {
+		t.Errorf("parseInitTrace (-want +got):\n%s", diff)
+	}
+}

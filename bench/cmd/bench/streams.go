@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -143,7 +144,8 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 					ms(r.Wall()), float64(r.MaxRSS)/1024, errSuffix(err))
 				if err != nil {
 					sr.Failed++
-					res.Failures = append(res.Failures, fmt.Sprintf("%s %s, round %d: %v", t.name, dir, round+1, err))
+					res.Failures = append(res.Failures, failure{Case: "stream", Tool: t.name, What: dir, Round: round + 1,
+						Silent: r.Status == 0 && errors.Is(err, errWrongOutput), Error: err.Error()})
 					if err := e.cleanUp(ctx, target.UID); err != nil {
 						return err
 					}
@@ -153,8 +155,9 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 				a.wall = append(a.wall, ms(r.Wall()))
 				a.rss = append(a.rss, float64(r.MaxRSS))
 				a.cpu = append(a.cpu, ms(r.CPU))
+				used := after.cpuSince(before)
 				for _, name := range clusterProcesses {
-					a.cluster[name] = append(a.cluster[name], ms(after[name]-before[name]))
+					a.cluster[name] = append(a.cluster[name], ms(used[name]))
 				}
 			}
 		}
@@ -203,7 +206,7 @@ func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int
 		how := commandLine(e, t, pod, args)
 		r, err := runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv()})
 		if err == nil && (r.Status != 0 || r.OutBytes != n) {
-			err = fmt.Errorf("status %d, %d bytes on stdout, want %d; stderr: %s", r.Status, r.OutBytes, n, r.Stderr)
+			err = fmt.Errorf("%w: status %d, %d bytes on stdout, want %d; stderr: %s", errWrongOutput, r.Status, r.OutBytes, n, r.Stderr)
 		}
 		if err != nil {
 			return r, 0, how, err
@@ -242,7 +245,7 @@ func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int
 		err = fmt.Errorf("writing stdin: %w", werr)
 	}
 	if err == nil && (r.Status != 0 || strings.TrimSpace(r.Stdout) != strconv.FormatInt(n, 10)) {
-		err = fmt.Errorf("status %d, stdout %q, want %d; stderr: %s", r.Status, r.Stdout, n, r.Stderr)
+		err = fmt.Errorf("%w: status %d, stdout %q, want %d; stderr: %s", errWrongOutput, r.Status, r.Stdout, n, r.Stderr)
 	}
 	if err != nil {
 		return r, 0, how, err
