@@ -68,7 +68,9 @@ func get(bi *debug.BuildInfo) Info {
 			modified = s.Value
 		}
 	}
-	if info.Commit == "" && revision != "" {
+	// goreleaser stamps "none" when it could not read git (a snapshot in a clone without a
+	// remote); the toolchain's record is better than that.
+	if (info.Commit == "" || info.Commit == "none") && revision != "" {
 		info.Commit = revision
 		if modified == "true" {
 			info.Commit += "-dirty"
