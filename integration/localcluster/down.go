@@ -81,11 +81,7 @@ func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) e
 	if _, err := os.Lstat(l.state); err != nil {
 		// Already torn down. Nothing else may be touched: the cgroups,
 		// bridge and ports may belong to a newer cluster by now.
-		if spec != nil && spec.Dir != "" {
-			if p, err := readPointer(spec.Dir); err == nil && p.State == l.state {
-				removeDirEntries(spec.Dir)
-			}
-		}
+		cleanRequestedDir(l, spec)
 		return nil
 	}
 	var errs []error
@@ -151,11 +147,7 @@ func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) e
 	if err := removeAllOneFS(l.state); err != nil {
 		errs = append(errs, err)
 	}
-	if spec != nil && spec.Dir != "" {
-		if p, err := readPointer(spec.Dir); err == nil && p.State == l.state {
-			removeDirEntries(spec.Dir)
-		}
-	}
+	cleanRequestedDir(l, spec)
 	if len(errs) == 0 {
 		fmt.Fprintf(log, "localcluster: cluster down in %.1f s\n", time.Since(start).Seconds())
 	}
@@ -209,4 +201,19 @@ func removeAllOneFS(path string) error {
 		return fmt.Errorf("removing %s: %w", path, err)
 	}
 	return nil
+}
+
+// cleanRequestedDir removes what Up put in the requested directory, if it
+// still points at this cluster, and the directory itself if Up created it
+// and it is empty (an Up that failed before writing the pointer).
+func cleanRequestedDir(l layout, spec *clusterSpec) {
+	if spec == nil || spec.Dir == "" {
+		return
+	}
+	if p, err := readPointer(spec.Dir); err == nil && p.State == l.state {
+		removeDirEntries(spec.Dir)
+	}
+	if spec.CreatedDir {
+		_ = os.Remove(spec.Dir) // only if empty
+	}
 }

@@ -12,8 +12,8 @@ import (
 // Up builds what is missing (see Build), removes the leftovers of a cluster
 // whose owner is gone, and starts a cluster. It returns once the apiserver
 // is ready, every node is Ready and the default ServiceAccount exists (pods
-// are rejected before that). About 5 s for one node, 7 s for three, once
-// built.
+// are rejected before that): 4-5 s for one to three nodes once built, on
+// an otherwise idle 2-core machine.
 //
 // If anything fails it prints the tail of every log to opts.Log and tears
 // the cluster down (unless KeepOnFailure). Only one cluster can run on a
