@@ -107,3 +107,35 @@ func RequestProblem(err error, server string) *Problem {
 	}
 	return nil
 }
+
+// ExecProblem explains an exec into the session's pod that failed or broke off: the
+// session's own stream, not the remote command (whose exit status passes through).
+func ExecProblem(err error, namespace, pod, node string) *Problem {
+	msg := err.Error()
+	switch {
+	case apierrors.IsForbidden(err) || strings.Contains(msg, "Forbidden"):
+		p := MissingAccess(namespace, []Permission{{Verb: "create", Resource: "pods/exec", Namespace: namespace}})
+		p.Detail, p.Err = msg, err
+		return p
+	case strings.Contains(msg, "error dialing backend") || strings.Contains(msg, ":10250"):
+		return &Problem{
+			Cause:  fmt.Sprintf("the apiserver cannot reach the kubelet on node %s to exec: %s", node, condense(msg)),
+			Fix:    "the kubelet's port (10250) must be reachable from the control plane; check the node's firewall and the kubelet",
+			Detail: msg, Err: err,
+		}
+	}
+	return &Problem{
+		Cause:  fmt.Sprintf("the session's connection to pod %s/%s on node %s broke: %s", namespace, pod, node, condense(msg)),
+		Fix:    "try again; a proxy or load balancer in front of the apiserver may cut long or idle connections",
+		Detail: msg, Err: err,
+	}
+}
+
+// KubeconfigProblem explains a kubeconfig that cannot be used; no request has been sent.
+func KubeconfigProblem(err error) *Problem {
+	return &Problem{
+		Cause: "cannot use the kubeconfig: " + condense(err.Error()),
+		Fix:   "check --kubeconfig, $KUBECONFIG and --context (kubectl config get-contexts)",
+		Err:   err,
+	}
+}

@@ -165,3 +165,31 @@ func TestNodeMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestExecProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"forbidden", errors.New(`unable to upgrade connection: Forbidden (user=alice, verb=create, resource=pods, subresource=exec)`),
+			"you are not allowed to create pods/exec in namespace ops; ask your cluster admin"},
+		{"kubelet unreachable", errors.New(`error dialing backend: dial tcp 10.0.0.7:10250: i/o timeout`),
+			"the apiserver cannot reach the kubelet on node n1 to exec: error dialing backend: dial tcp 10.0.0.7:10250: i/o timeout; the kubelet's port (10250)"},
+		{"broken", errors.New("websocket: close 1006 (abnormal closure): unexpected EOF"),
+			"the session's connection to pod ops/node-shell-n1-x on node n1 broke: websocket: close 1006 (abnormal closure): unexpected EOF; try again"},
+	}
+	for _, tc := range tests {
+		got := ExecProblem(tc.err, "ops", "node-shell-n1-x", "n1")
+		if !strings.HasPrefix(got.Error(), tc.want) || !errors.Is(got, tc.err) {
+			t.Errorf("%s: ExecProblem =\n  %q\nwant it to start with\n  %q, wrapping the error", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestKubeconfigProblem(t *testing.T) {
+	got := KubeconfigProblem(errors.New(`context "prod" does not exist`)).Error()
+	if want := `cannot use the kubeconfig: context "prod" does not exist; check --kubeconfig, $KUBECONFIG and --context`; !strings.HasPrefix(got, want) {
+		t.Errorf("KubeconfigProblem = %q, want %q…", got, want)
+	}
+}

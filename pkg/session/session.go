@@ -5,7 +5,6 @@ package session
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/clock"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
@@ -148,7 +148,7 @@ func (s *Session) exec(ctx context.Context, pod *corev1.Pod) (int, error) {
 	if ctxErr := context.Cause(ctx); ctxErr != nil {
 		return 0, ctxErr
 	}
-	return 0, fmt.Errorf("exec in pod %s/%s on node %s: %w", pod.Namespace, pod.Name, s.Pod.Node, err)
+	return 0, diagnose.ExecProblem(err, pod.Namespace, pod.Name, s.Pod.Node)
 }
 
 func termFor(st Streams) string {
