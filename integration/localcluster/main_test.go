@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -20,6 +21,7 @@ const (
 	dirEnv   = "KNS_LOCALCLUSTER_TEST_DIR"
 	probeEnv = "KNS_LOCALCLUSTER_TEST_PROBE" // file TestSharedClusterProbe writes
 	panicEnv = "KNS_LOCALCLUSTER_TEST_PANIC"
+	hangEnv  = "KNS_LOCALCLUSTER_TEST_HANG"
 )
 
 func TestMain(m *testing.M) {
@@ -126,7 +128,7 @@ func TestKilledRun(t *testing.T) {
 
 // TestRunTests runs this test binary under RunTests, as a test package's
 // TestMain would: the shared cluster is there for the tests, and is torn
-// down afterwards even when a test panics.
+// down afterwards even when a test panics or the run gets SIGTERM.
 func TestRunTests(t *testing.T) {
 	requireRealCluster(t)
 	exe, err := os.Executable()
@@ -134,26 +136,44 @@ func TestRunTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name  string
-		panic bool
-	}{{"pass", false}, {"panic", true}} {
+		name    string
+		env     string // panicEnv or hangEnv for the probe
+		wantErr bool
+	}{{"pass", "", false}, {"panic", panicEnv, true}, {"sigterm", hangEnv, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := clusterDir(t)
 			probe := t.TempDir()
 			cmd := exec.Command(exe, "-test.run=^TestSharedClusterProbe$", "-test.v")
 			cmd.Env = append(os.Environ(), modeEnv+"=runtests", dirEnv+"="+dir, probeEnv+"="+probe)
-			if tc.panic {
-				cmd.Env = append(cmd.Env, panicEnv+"=1")
+			if tc.env != "" {
+				cmd.Env = append(cmd.Env, tc.env+"=1")
 			}
-			out, err := cmd.CombinedOutput()
-			t.Logf("output:\n%s", out)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.env == hangEnv {
+				// SIGTERM to RunTests' process only, as a CI runner
+				// canceling the job would send, once the tests run.
+				for deadline := time.Now().Add(2 * time.Minute); !fileExists(filepath.Join(probe, "state")); {
+					if time.Now().After(deadline) {
+						cmd.Process.Kill()
+						t.Fatal("the probe test did not start")
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+			err := cmd.Wait()
+			t.Logf("output:\n%s", out.String())
 			var exit *exec.ExitError
 			switch {
-			case tc.panic && !errors.As(err, &exit):
-				t.Errorf("a panicking test: %v, want a non-zero exit", err)
-			case tc.panic && !strings.Contains(string(out), "tails of the cluster's logs"):
+			case tc.wantErr && !errors.As(err, &exit):
+				t.Errorf("%v, want a non-zero exit", err)
+			case tc.wantErr && !strings.Contains(out.String(), "tails of the cluster's logs"):
 				t.Error("no log dump after the failure")
-			case !tc.panic && err != nil:
+			case !tc.wantErr && err != nil:
 				t.Errorf("tests under RunTests: %v", err)
 			}
 			state, err := os.ReadFile(filepath.Join(probe, "state"))
@@ -201,6 +221,9 @@ func TestSharedClusterProbe(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(probe, "state"), []byte(c.StateDir()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv(hangEnv) != "" {
+		time.Sleep(10 * time.Minute) // until TestRunTests sends SIGTERM
 	}
 	if os.Getenv(panicEnv) != "" {
 		panic("deliberate panic: RunTests must still tear the cluster down")
