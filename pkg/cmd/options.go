@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/version"
 )
 
 // ImageEnv overrides the default image, for clusters that mirror images under other names.
@@ -41,6 +42,8 @@ type NodeShellOptions struct {
 	ImagePullSecrets  []string
 	PriorityClass     string
 	PodRunningTimeout time.Duration
+	HeartbeatTimeout  time.Duration
+	MaxLifetime       time.Duration
 	Stdin             bool
 	TTY               bool
 	Quiet             bool
@@ -66,6 +69,8 @@ func NewNodeShellOptions(streams genericiooptions.IOStreams) *NodeShellOptions {
 		Mode:              string(podspec.ModeChroot),
 		PriorityClass:     podspec.DefaultPriorityClass,
 		PodRunningTimeout: session.DefaultPodRunningTimeout,
+		HeartbeatTimeout:  podspec.DefaultHeartbeatTimeout,
+		MaxLifetime:       podspec.DefaultMaxLifetime,
 		Stdin:             true,
 	}
 }
@@ -80,6 +85,8 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in the pod's namespace to pull the image with (repeatable)")
 	f.StringVar(&o.PriorityClass, "priority-class", o.PriorityClass, "Priority class of the pod, so node pressure does not evict it (empty for none)")
 	f.DurationVar(&o.PodRunningTimeout, "pod-running-timeout", o.PodRunningTimeout, "How long to wait for the pod to run before giving up")
+	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", o.HeartbeatTimeout, "The pod stops itself when node-shell has not renewed its heartbeat for this long (client killed, laptop asleep, network cut); renewed every quarter of it")
+	f.DurationVar(&o.MaxLifetime, "max-lifetime", o.MaxLifetime, "The pod is stopped after this long, whatever happens (activeDeadlineSeconds); 0 for no limit")
 	f.BoolVarP(&o.Stdin, "stdin", "i", o.Stdin, "Send stdin to the command")
 	f.BoolVarP(&o.TTY, "tty", "t", o.TTY, "Use a TTY (default: when stdin and stdout are terminals)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print nothing but the command's own output")
@@ -164,6 +171,12 @@ func (o *NodeShellOptions) Validate() error {
 	if o.PodRunningTimeout <= 0 {
 		return usageError(nil, "--pod-running-timeout must be greater than zero")
 	}
+	if o.HeartbeatTimeout < podspec.MinHeartbeatTimeout {
+		return usageError(nil, "--heartbeat-timeout must be at least %s", podspec.MinHeartbeatTimeout)
+	}
+	if o.MaxLifetime < 0 {
+		return usageError(nil, "--max-lifetime must be zero (no limit) or positive")
+	}
 	if o.ttyChanged && o.TTY && !o.Stdin {
 		return usageError(nil, "-t/--tty needs stdin: drop -i=false")
 	}
@@ -196,10 +209,14 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 			PullPolicy:        corev1.PullPolicy(o.ImagePullPolicy),
 			ImagePullSecrets:  o.ImagePullSecrets,
 			PriorityClassName: o.PriorityClass,
+			HeartbeatTimeout:  o.HeartbeatTimeout,
+			MaxLifetime:       o.MaxLifetime,
 		},
 		Command:           o.Command,
 		PodRunningTimeout: o.PodRunningTimeout,
 		Reporter:          reporter,
+		Origin:            session.Origin{ClientHost: hostname(), Version: version.Get().Version},
+		SweepLeftovers:    true,
 	}
 	var status int
 	err := terminal.Run(func(resize remotecommand.TerminalSizeQueue) error {
@@ -218,4 +235,10 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 		return &ExitStatusError{Status: status}
 	}
 	return nil
+}
+
+// hostname names this machine in the pod's audit trail; "" when it cannot be read.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }

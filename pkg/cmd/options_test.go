@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
@@ -60,6 +61,8 @@ func TestBadArgumentsFailBeforeAnyRequest(t *testing.T) {
 		{"zero timeout", []string{"--pod-running-timeout", "0s", "node-1"}, "--pod-running-timeout must be greater than zero"},
 		{"bad timeout", []string{"--pod-running-timeout", "soon", "node-1"}, `invalid argument "soon"`},
 		{"tty without stdin", []string{"-t", "-i=false", "node-1"}, "-t/--tty needs stdin"},
+		{"heartbeat timeout too short", []string{"--heartbeat-timeout", "2s", "node-1"}, "--heartbeat-timeout must be at least 5s"},
+		{"negative max lifetime", []string{"--max-lifetime", "-1h", "node-1"}, "--max-lifetime must be zero (no limit) or positive"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +121,13 @@ func TestCompleteAndValidate(t *testing.T) {
 			want: NodeShellOptions{Node: "node-1", Mode: "container", mode: podspec.ModeContainer, Image: "tools:2",
 				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops"},
 		},
+		{
+			name: "short heartbeat timeout, no maximum lifetime",
+			args: []string{"--heartbeat-timeout", "10s", "--max-lifetime", "0", "node-1"},
+			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: podspec.DefaultImage,
+				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops",
+				HeartbeatTimeout: 10 * time.Second, MaxLifetime: -1},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,6 +146,15 @@ func TestCompleteAndValidate(t *testing.T) {
 				t.Fatalf("Validate: %v", err)
 			}
 			tc.want.PodRunningTimeout = session.DefaultPodRunningTimeout
+			if tc.want.HeartbeatTimeout == 0 {
+				tc.want.HeartbeatTimeout = podspec.DefaultHeartbeatTimeout
+			}
+			switch tc.want.MaxLifetime {
+			case 0:
+				tc.want.MaxLifetime = podspec.DefaultMaxLifetime
+			case -1: // the table's way to say "asked for none"
+				tc.want.MaxLifetime = 0
+			}
 			if diff := cmp.Diff(&tc.want, o, optionsCompare...); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}

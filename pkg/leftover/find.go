@@ -23,10 +23,12 @@ const listParallelism = 8
 // Found is what a search for node-shell pods saw.
 type Found struct {
 	Pods []corev1.Pod
-	// Namespaces were searched one by one because a cluster-wide list was refused; those
-	// in Forbidden refused a list too and were skipped.
-	PerNamespace bool
-	Forbidden    []string
+	// Forbidden are the namespaces that refused a list, when a cluster-wide list was refused
+	// and namespaces were searched one by one; they were skipped.
+	Forbidden []string
+	// OnlyIn is set when the user may list neither pods in all namespaces nor namespaces:
+	// only this namespace was searched.
+	OnlyIn string
 }
 
 // FindIn lists the node-shell pods of one namespace.
@@ -52,13 +54,13 @@ func FindAll(ctx context.Context, client kubernetes.Interface, fallback string) 
 	nsList, err := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
 		found, err := FindIn(ctx, client, fallback)
-		found.PerNamespace = true
+		found.OnlyIn = fallback
 		return found, err
 	}
 	if err != nil {
 		return Found{}, fmt.Errorf("list namespaces: %w", err)
 	}
-	found := Found{PerNamespace: true}
+	var found Found
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup

@@ -56,8 +56,8 @@ func TestFindAllFallsBackToTheNamespacesTheUserMayList(t *testing.T) {
 	if diff := cmp.Diff([]string{"a/node-shell-1", "b/node-shell-2"}, names(found.Pods)); diff != "" {
 		t.Errorf("pods (-want +got):\n%s", diff)
 	}
-	if !found.PerNamespace || !cmp.Equal(found.Forbidden, []string{"secret"}) {
-		t.Errorf("PerNamespace=%v Forbidden=%v, want true [secret]", found.PerNamespace, found.Forbidden)
+	if found.OnlyIn != "" || !cmp.Equal(found.Forbidden, []string{"secret"}) {
+		t.Errorf("OnlyIn=%q Forbidden=%v, want \"\" [secret]", found.OnlyIn, found.Forbidden)
 	}
 
 	// Without the right to list namespaces, only the fallback namespace is searched.
@@ -65,8 +65,8 @@ func TestFindAllFallsBackToTheNamespacesTheUserMayList(t *testing.T) {
 		return true, nil, forbidden("namespaces")
 	})
 	found, err = FindAll(context.Background(), client, "b")
-	if err != nil || !cmp.Equal(names(found.Pods), []string{"b/node-shell-2"}) {
-		t.Errorf("FindAll with no namespace list = %v, %v; want b/node-shell-2", names(found.Pods), err)
+	if err != nil || !cmp.Equal(names(found.Pods), []string{"b/node-shell-2"}) || found.OnlyIn != "b" {
+		t.Errorf("FindAll with no namespace list = %v, OnlyIn %q, %v; want b/node-shell-2 from b alone", names(found.Pods), found.OnlyIn, err)
 	}
 }
 

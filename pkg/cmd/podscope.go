@@ -1,0 +1,78 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// podScope is where `list` and `gc` look for node-shell pods: the namespace given with -n,
+// or else every namespace the user may list pods in.
+type podScope struct {
+	configFlags *genericclioptions.ConfigFlags
+	namespace   string
+	explicit    bool
+	client      kubernetes.Interface
+}
+
+func newPodScope() *podScope {
+	return &podScope{configFlags: genericclioptions.NewConfigFlags(true)}
+}
+
+// complete resolves the kubeconfig; it sends no request.
+func (s *podScope) complete(cmd *cobra.Command) error {
+	var err error
+	s.namespace, _, err = s.configFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return diagnose.KubeconfigProblem(err)
+	}
+	s.explicit = cmd.Flags().Changed("namespace")
+	if s.client != nil {
+		return nil
+	}
+	config, err := s.configFlags.ToRESTConfig()
+	if err != nil {
+		return diagnose.KubeconfigProblem(err)
+	}
+	if s.client, err = kubernetes.NewForConfig(config); err != nil {
+		return diagnose.KubeconfigProblem(err)
+	}
+	return nil
+}
+
+// find lists the node-shell pods in scope, and warns on errOut about namespaces it could
+// not look into.
+func (s *podScope) find(ctx context.Context, errOut io.Writer) (leftover.Found, error) {
+	if s.explicit {
+		return leftover.FindIn(ctx, s.client, s.namespace)
+	}
+	found, err := leftover.FindAll(ctx, s.client, s.namespace)
+	if err != nil {
+		return found, err
+	}
+	switch {
+	case found.OnlyIn != "":
+		fmt.Fprintf(errOut, "warning: you may list neither pods in all namespaces nor the namespaces; only namespace %s was searched\n", found.OnlyIn)
+	case len(found.Forbidden) > 0:
+		fmt.Fprintf(errOut, "warning: you may not list pods in namespace(s) %s; node-shell pods there were not searched\n", strings.Join(found.Forbidden, ", "))
+	}
+	return found, nil
+}
+
+// podNode is the node of a node-shell pod, in full (its label may be shortened).
+func podNode(p *corev1.Pod) string {
+	if n := p.Annotations[podspec.AnnotationNode]; n != "" {
+		return n
+	}
+	return p.Spec.NodeName
+}
