@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // Set by -ldflags "-X github.com/kubectl-node-shell/kubectl-node-shell/pkg/version.Version=v1.2.3"
@@ -61,7 +62,8 @@ func get(bi *debug.BuildInfo) Info {
 		case "vcs.revision":
 			revision = s.Value
 		case "vcs.time":
-			if info.Date == "" {
+			// goreleaser's stand-in date when it could not read git is the zero time.
+			if info.Date == "" || strings.HasPrefix(info.Date, "0001-01-01") {
 				info.Date = s.Value
 			}
 		case "vcs.modified":
@@ -95,8 +97,8 @@ func (i Info) String() string {
 func shortCommit(c string) string {
 	const n = 12
 	hash, dirty := c, ""
-	if len(c) > 6 && c[len(c)-6:] == "-dirty" {
-		hash, dirty = c[:len(c)-6], "-dirty"
+	if h, ok := strings.CutSuffix(c, "-dirty"); ok {
+		hash, dirty = h, "-dirty"
 	}
 	if len(hash) > n {
 		hash = hash[:n]

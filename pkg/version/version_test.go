@@ -41,9 +41,9 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name:    "goreleaser could not read git",
-			version: "v0.0.1-snapshot+none", commit: "none", date: "2026-05-06T00:00:00Z",
-			bi:   &debug.BuildInfo{Settings: vcs[:1]},
-			want: Info{Version: "v0.0.1-snapshot+none", Commit: "0123456789abcdef0123456789abcdef01234567", Date: "2026-05-06T00:00:00Z"},
+			version: "v0.0.1-snapshot+none", commit: "none", date: "0001-01-01T00:00:00Z",
+			bi:   &debug.BuildInfo{Settings: vcs[:2]},
+			want: Info{Version: "v0.0.1-snapshot+none", Commit: "0123456789abcdef0123456789abcdef01234567", Date: "2026-01-02T03:04:05Z"},
 		},
 		{
 			name: "nothing known",
