@@ -23,6 +23,8 @@ type procSpec struct {
 	Stdin *os.File
 	// Timeout kills the process after it; zero means 5 minutes.
 	Timeout time.Duration
+	// MarkOut, when set, is an offset into stdout whose arrival time is kept (OutMark).
+	MarkOut int64
 }
 
 // procResult is what one process did, as the benchmark sees it from outside.
@@ -30,6 +32,7 @@ type procResult struct {
 	Start    time.Time
 	FirstOut time.Time // first byte on stdout; zero if there was none
 	OutEOF   time.Time // stdout closed
+	OutMark  time.Time // the read that reached procSpec.MarkOut
 	End      time.Time // the process was reaped
 	OutBytes int64
 	Stdout   string // the first keepBytes of stdout
@@ -101,6 +104,9 @@ func runProc(ctx context.Context, spec procSpec) (procResult, error) {
 					r.FirstOut = now
 				}
 				r.OutBytes += int64(n)
+				if spec.MarkOut > 0 && r.OutMark.IsZero() && r.OutBytes >= spec.MarkOut {
+					r.OutMark = now
+				}
 				if r.OutBytes-int64(n) < keepBytes {
 					r.reads = append(r.reads, readAt{end: r.OutBytes, at: now})
 				}

@@ -161,7 +161,8 @@ type requestResult struct {
 	ByLabel    []labelCount `json:"by_verb_resource"`
 	// Consistent is set when every run made the same requests (by verb and resource).
 	Consistent bool `json:"consistent"`
-	// Timeline is the `-- true` run with the median wall time, request by request.
+	// Timeline is a typical `-- true` run, request by request: of the runs with the median
+	// number of sequential round trips, the one with the median wall time.
 	Timeline []request `json:"timeline"`
 	// BeforeFirstMS is from the tool's first process start to its first request;
 	// AfterLastMS from the last request's end to the last process's exit.
@@ -180,8 +181,9 @@ func summarizeRequests(tool sessionTool, runs []sessionRun, t int, events []audi
 	phases := map[string][]float64{}
 	var firstLabels []labelCount
 	type trueRun struct {
-		wall time.Duration
-		reqs []request
+		wall   time.Duration
+		rounds int
+		reqs   []request
 	}
 	var trueRuns []trueRun
 	for _, r := range runs {
@@ -212,7 +214,7 @@ func summarizeRequests(tool sessionTool, runs []sessionRun, t int, events []audi
 		}
 		after = append(after, ms(r.s.End.Sub(last)))
 		if r.command == "true" {
-			trueRuns = append(trueRuns, trueRun{r.s.wall(), reqs})
+			trueRuns = append(trueRuns, trueRun{r.s.wall(), sequentialRounds(reqs), reqs})
 			if p, ok := phasesOf(reqs, r.s); ok {
 				for name, v := range p {
 					phases[name] = append(phases[name], v)
@@ -232,6 +234,9 @@ func summarizeRequests(tool sessionTool, runs []sessionRun, t int, events []audi
 		out.OwnMS = summarize(own)
 	}
 	if len(trueRuns) > 0 {
+		slices.SortFunc(trueRuns, func(a, b trueRun) int { return a.rounds - b.rounds })
+		typical := trueRuns[len(trueRuns)/2].rounds
+		trueRuns = slices.DeleteFunc(trueRuns, func(t trueRun) bool { return t.rounds != typical })
 		slices.SortFunc(trueRuns, func(a, b trueRun) int { return int(a.wall - b.wall) })
 		out.Timeline = trueRuns[len(trueRuns)/2].reqs
 	}

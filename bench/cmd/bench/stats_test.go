@@ -35,9 +35,11 @@ func TestFitSizes(t *testing.T) {
 		wantOut, wantIn int64
 	}{
 		{"fast machine: as asked", 500, 10 * time.Minute, 1024 * mib, 256 * mib},
-		// 14 transfers of out+in at 20 MiB/s in 300 s: 428 MiB each, so 256 MiB out, 64 in.
-		{"slow machine: scaled to a power of two", 20, 300 * time.Second, 256 * mib, 64 * mib},
-		{"no time left: the probe's size", 20, 0, 64 * mib, 16 * mib},
+		// 14 transfers of out+in at 20 MiB/s in 300 s: 428 MiB each; stdin gets half.
+		{"slow machine: scaled in steps of 64 MiB", 20, 300 * time.Second, 192 * mib, 192 * mib},
+		// 700 MiB each: stdin keeps its 256 MiB.
+		{"stdin kept", 20, 490 * time.Second, 384 * mib, 256 * mib},
+		{"no time left: the probe's size", 20, 0, 64 * mib, 64 * mib},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"os"
 	"strconv"
 	"strings"
@@ -21,8 +20,11 @@ type streamResult struct {
 	Bytes     int64   `json:"bytes"`
 	How       string  `json:"how"`
 	MiBPerS   summary `json:"mib_per_s"`
-	WallMS    summary `json:"wall_ms"`
-	MaxRSSKiB summary `json:"max_rss_kib"`
+	// SecondHalfMiBPerS is the rate over the second half of the bytes: the steady state,
+	// without whatever the start of the stream competes with (a pod that just started).
+	SecondHalfMiBPerS summary `json:"second_half_mib_per_s"`
+	WallMS            summary `json:"wall_ms"`
+	MaxRSSKiB         summary `json:"max_rss_kib"`
 	// CPUMS is the tool's own CPU time (user + system); ClusterCPUMS the cluster processes'
 	// during the run, by process name.
 	CPUMS        summary            `json:"cpu_ms"`
@@ -92,7 +94,7 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 		if err := e.settle(ctx, target.UID); err != nil {
 			return err
 		}
-		r, rate, _, err := runStream(ctx, e, t, target.Name, "out", probeBytes)
+		r, rate, _, _, err := runStream(ctx, e, t, target.Name, "out", probeBytes)
 		logf("warm-up: %-26s out %7.1f MiB/s, wall %6.0f ms%s", t.name, rate, ms(r.Wall()), errSuffix(err))
 		if err != nil {
 			return fmt.Errorf("stream warm-up: %w", err)
@@ -113,8 +115,8 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 
 	type key struct{ tool, dir string }
 	type acc struct {
-		rate, wall, rss, cpu []float64
-		cluster              map[string][]float64
+		rate, half, wall, rss, cpu []float64
+		cluster                    map[string][]float64
 	}
 	results := map[key]*streamResult{}
 	accs := map[key]*acc{}
@@ -134,7 +136,7 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 				}
 				sr, a := results[k], accs[k]
 				before := clusterCPU()
-				r, rate, how, err := runStream(ctx, e, t, target.Name, dir, sr.Bytes)
+				r, rate, half, how, err := runStream(ctx, e, t, target.Name, dir, sr.Bytes)
 				after := clusterCPU()
 				sr.How = how
 				if ctx.Err() != nil {
@@ -152,6 +154,7 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 					continue
 				}
 				a.rate = append(a.rate, rate)
+				a.half = append(a.half, half)
 				a.wall = append(a.wall, ms(r.Wall()))
 				a.rss = append(a.rss, float64(r.MaxRSS))
 				a.cpu = append(a.cpu, ms(r.CPU))
@@ -170,6 +173,7 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 				continue
 			}
 			sr.MiBPerS, sr.WallMS, sr.MaxRSSKiB, sr.CPUMS = summarize(a.rate), summarize(a.wall), summarize(a.rss), summarize(a.cpu)
+			sr.SecondHalfMiBPerS = summarize(a.half)
 			sr.ClusterCPUMS = map[string]summary{}
 			for name, v := range a.cluster {
 				sr.ClusterCPUMS[name] = summarize(v)
@@ -180,66 +184,75 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 	return nil
 }
 
-// fitSizes scales the requested sizes down, keeping their ratio and to a power of two, so
-// that rounds of both tools and both directions at rate MiB/s, plus overhead per transfer
-// pair, fit in left.
+// fitSizes scales the requested sizes down, in steps of 64 MiB, so that rounds of both
+// tools moving out and then in at rate MiB/s, plus overhead per pair of transfers, fit in
+// left. The stdin stream keeps its size as long as it takes at most half the time.
 func fitSizes(out, in int64, rate float64, left time.Duration, rounds int, overhead time.Duration) (int64, int64) {
 	transfers := float64(2 * rounds) // two tools per round
 	budget := left.Seconds() - transfers*max(overhead.Seconds(), 0)
 	if rate <= 0 || budget <= 0 {
-		return probeBytes, probeBytes / 4
+		return probeBytes, probeBytes
 	}
 	fits := int64(budget / transfers * rate * (1 << 20)) // out + in, per tool and round
 	if out+in <= fits {
 		return out, in
 	}
-	scaled := int64(float64(out) * float64(fits) / float64(out+in))
-	newOut := max(int64(1)<<(63-bits.LeadingZeros64(uint64(max(scaled, 1)))), probeBytes)
-	return newOut, min(in, max(newOut*in/out, probeBytes/4))
+	step := func(n int64) int64 { return max(n/probeBytes*probeBytes, probeBytes) }
+	newIn := in
+	if in > fits/2 {
+		newIn = step(fits / 2)
+	}
+	return min(out, step(fits-newIn)), newIn
 }
 
-// runStream runs one transfer of n bytes and returns its throughput in MiB/s.
-func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int64) (procResult, float64, string, error) {
+// runStream runs one transfer of n bytes and returns its throughput in MiB/s, over the
+// whole stream and over its second half.
+func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int64) (r procResult, rate, half float64, how string, err error) {
 	if dir == "out" {
 		command := []string{"head", "-c", strconv.FormatInt(n, 10), "/dev/zero"}
 		args := t.argv(e, pod, command)
-		how := commandLine(e, t, pod, args)
-		r, err := runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv()})
+		how = commandLine(e, t, pod, args)
+		r, err = runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(), MarkOut: n / 2})
 		if err == nil && (r.Status != 0 || r.OutBytes != n) {
 			err = fmt.Errorf("%w: status %d, %d bytes on stdout, want %d; stderr: %s", errWrongOutput, r.Status, r.OutBytes, n, r.Stderr)
 		}
 		if err != nil {
-			return r, 0, how, err
+			return r, 0, 0, how, err
 		}
-		return r, mibPerS(r.OutBytes, r.OutEOF.Sub(r.FirstOut)), how, nil
+		return r, mibPerS(r.OutBytes, r.OutEOF.Sub(r.FirstOut)), mibPerS(n-n/2, r.OutEOF.Sub(r.OutMark)), how, nil
 	}
 
 	command := []string{"wc", "-c"}
 	args := t.argv(e, pod, command)
-	how := commandLine(e, t, pod, args)
+	how = commandLine(e, t, pod, args)
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return procResult{}, 0, how, err
+		return procResult{}, 0, 0, how, err
 	}
 	const chunk = 1 << 20
-	firstChunk := make(chan time.Time, 1)
+	var firstChunk, halfway time.Time
 	writeErr := make(chan error, 1)
 	go func() {
 		defer pw.Close()
 		buf := make([]byte, chunk)
-		for sent := int64(0); sent < n; sent += chunk {
-			if _, err := pw.Write(buf[:min(chunk, n-sent)]); err != nil {
+		for sent := int64(0); sent < n; {
+			m, err := pw.Write(buf[:min(chunk, n-sent)])
+			sent += int64(m)
+			if err != nil {
 				writeErr <- err
 				return
 			}
-			if sent == 0 {
-				// A pipe holds 64 KiB: the first 1 MiB is written only once the tool reads.
-				firstChunk <- time.Now()
+			// A pipe holds 64 KiB: a 1 MiB write returns once the tool has read most of it.
+			if firstChunk.IsZero() {
+				firstChunk = time.Now()
+			}
+			if halfway.IsZero() && sent >= n/2 {
+				halfway = time.Now()
 			}
 		}
 		writeErr <- nil
 	}()
-	r, err := runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(), Stdin: pr})
+	r, err = runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(), Stdin: pr})
 	pr.Close()
 	if werr := <-writeErr; err == nil && werr != nil {
 		err = fmt.Errorf("writing stdin: %w", werr)
@@ -248,10 +261,10 @@ func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int
 		err = fmt.Errorf("%w: status %d, stdout %q, want %d; stderr: %s", errWrongOutput, r.Status, r.Stdout, n, r.Stderr)
 	}
 	if err != nil {
-		return r, 0, how, err
+		return r, 0, 0, how, err
 	}
 	// The count arrives once wc has read everything: the end of the stream.
-	return r, mibPerS(n-chunk, r.FirstOut.Sub(<-firstChunk)), how, nil
+	return r, mibPerS(n-chunk, r.FirstOut.Sub(firstChunk)), mibPerS(n-n/2, r.FirstOut.Sub(halfway)), how, nil
 }
 
 // commandLine is args as the report shows them, with the node and pod names generic.
