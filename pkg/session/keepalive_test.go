@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	utilexec "k8s.io/client-go/util/exec"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
@@ -276,5 +277,37 @@ func TestQuoteCommand(t *testing.T) {
 		if got := quoteCommand(tc.argv, tc.max); got != tc.want {
 			t.Errorf("quoteCommand(%q, %d) = %q, want %q", tc.argv, tc.max, got, tc.want)
 		}
+	}
+}
+
+func TestRunExplainsAPodThatStoppedUnderTheSession(t *testing.T) {
+	tests := []struct {
+		name   string
+		status corev1.PodStatus
+		want   string
+	}{
+		{"maximum lifetime", corev1.PodStatus{Phase: corev1.PodFailed, Reason: "DeadlineExceeded"},
+			"the pod reached its maximum lifetime (1h0m0s) and the kubelet stopped it"},
+		{"watchdog", corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: podspec.ContainerName, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				Message: podspec.WatchdogExpiredMessage + " from the client for 45s; stopping"}}}}},
+			"the pod stopped itself: its heartbeat was not renewed for 45s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, running)
+			h.exec.err = utilexec.CodeExitError{Err: errors.New("killed"), Code: 137}
+			h.client.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				return true, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: a.(k8stesting.GetAction).GetName()}, Status: tc.status}, nil
+			})
+			s := h.session("sleep", "3600")
+			s.Pod.MaxLifetime = time.Hour
+			if code, err := s.Run(context.Background()); code != 137 || err != nil {
+				t.Fatalf("Run = %d, %v; want 137, nil", code, err)
+			}
+			if len(h.reporter.warnings) != 1 || !strings.Contains(h.reporter.warnings[0], tc.want) {
+				t.Errorf("warnings = %q, want one containing %q", h.reporter.warnings, tc.want)
+			}
+		})
 	}
 }

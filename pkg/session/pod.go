@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
 // createPod creates pod. A cluster that refuses the priority class to this namespace
@@ -98,6 +99,43 @@ func retriable(err error) bool {
 		return false
 	}
 	return true
+}
+
+// stoppedBy explains a session that ended because its pod stopped under it: the kubelet
+// enforced the maximum lifetime, or the watchdog gave up on the heartbeat. It costs a GET or
+// a few (the pod's status lags the kill by a moment), made only after an abnormal end; ""
+// when the pod shows neither.
+func (s *Session) stoppedBy(pod *corev1.Pod) string {
+	for i := 0; i < 4; i++ {
+		if i > 0 {
+			s.Clock.Sleep(750 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		p, err := s.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		cancel()
+		if err != nil {
+			return ""
+		}
+		if p.Status.Reason == "DeadlineExceeded" {
+			return fmt.Sprintf("the pod reached its maximum lifetime (%s) and the kubelet stopped it; pass a larger --max-lifetime for longer sessions",
+				s.Pod.MaxLifetime)
+		}
+		running := false
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil {
+				if strings.HasPrefix(t.Message, podspec.WatchdogExpiredMessage) {
+					return fmt.Sprintf("the pod stopped itself: its heartbeat was not renewed for %s; raise --heartbeat-timeout on a slow connection",
+						s.Pod.HeartbeatTimeout)
+				}
+				return ""
+			}
+			running = running || cs.State.Running != nil
+		}
+		if !running {
+			return ""
+		}
+	}
+	return ""
 }
 
 // mergeAnnotations is a new map with the annotations of all maps, later ones winning.

@@ -103,7 +103,13 @@ func (s *Session) Run(ctx context.Context) (exitCode int, err error) {
 	if err := s.waitRunning(ctx, created); err != nil {
 		return 0, err
 	}
-	return s.exec(ctx, created)
+	code, err := s.exec(ctx, created)
+	if ctx.Err() == nil && (err != nil || code >= 128) {
+		if why := s.stoppedBy(created); why != "" {
+			s.Reporter.Warning(why)
+		}
+	}
+	return code, err
 }
 
 func (s *Session) setDefaults() {
