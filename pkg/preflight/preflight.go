@@ -28,11 +28,14 @@ type Target struct {
 // When several things do, it reports the most fundamental: no connection or credentials,
 // then missing permissions (all of them), then the node.
 //
-// Run happens before the pod is created rather than alongside it. Overlapping them would
-// hide one round trip (a few ms on a local cluster, tens of ms on a remote one, against
-// 1-3 s for the pod to start), but a user who may not exec, or who mistyped the node, would
-// still have a privileged pod created and deleted in their name: noise in audit logs,
-// admission webhooks run, and security tools alerting on privileged pods.
+// Run happens before the pod is created rather than alongside it. Measured on the local
+// cluster (integration/e2e TestPreflightLatency): 23 ms for the six reviews and the node
+// GET in parallel (66 ms one at a time; 5 ms for one GET), against 1.9 s for a whole
+// `-- true` session, so about 1 %. Overlapping it with the create would hide those 23 ms
+// (a few tens of ms more on a remote cluster), but a user who may not exec, or who mistyped
+// the node, would then still get a privileged pod created and deleted in their name: noise
+// in audit logs, admission webhooks run, security tools alerting on privileged pods, and a
+// pod left behind if they may create but not delete. Not worth 1 %.
 func Run(ctx context.Context, client kubernetes.Interface, t Target) (*corev1.Node, error) {
 	var (
 		wg      sync.WaitGroup
