@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
@@ -47,7 +48,10 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 				Fix:   "something else removed it (a controller, an admin, or node eviction); try again",
 			}
 		case watch.Error:
-			return false, fmt.Errorf("watching pod %s/%s: %v", pod.Namespace, pod.Name, ev.Object)
+			return false, &diagnose.Problem{
+				Cause: fmt.Sprintf("the apiserver ended the watch on pod %s/%s: %v", pod.Namespace, pod.Name, apierrors.FromObject(ev.Object)),
+				Fix:   "try again; if it persists, check the apiserver (kubectl get --raw /readyz)",
+			}
 		}
 		p, ok := ev.Object.(*corev1.Pod)
 		if !ok {
