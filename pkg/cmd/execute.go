@@ -7,7 +7,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 )
 
 // terminationSignals end a session: the pod is deleted, then node-shell exits 128+N.
@@ -18,6 +20,7 @@ var terminationSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SI
 // only call, so everything below it returns errors instead of exiting and deferred cleanup
 // (deleting the pod) always runs.
 func Execute(streams genericiooptions.IOStreams, args []string) int {
+	silenceClientLogs()
 	ctx, stop := signalContext(context.Background())
 	defer stop()
 	root := NewCmdRoot(streams)
@@ -50,4 +53,12 @@ func signalContext(parent context.Context) (context.Context, func()) {
 		signal.Stop(ch)
 		cancel(nil)
 	}
+}
+
+// silenceClientLogs keeps client-go from logging to stderr through klog: when a stream is
+// cut (a signal, an apiserver restart) it logs "Unhandled Error" lines that would bury
+// node-shell's own one-line report. Everything the user needs reaches them as an error or
+// a warning instead.
+func silenceClientLogs() {
+	klog.SetLogger(logr.Discard())
 }
