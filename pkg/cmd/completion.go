@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/kubectl/pkg/util/i18n"
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
@@ -14,7 +13,7 @@ import (
 const binaryName = "kubectl-node_shell"
 
 var (
-	completionLong = templates.LongDesc(i18n.T(`
+	completionLong = templates.LongDesc(`
 		Print a shell completion script for kubectl-node_shell.
 
 		Through kubectl (kubectl 1.26 or newer, with kubectl's own completion set up), nothing
@@ -24,9 +23,9 @@ var (
 
 		The scripts printed here are for running the plugin binary directly, as
 		kubectl-node_shell. They ask the binary itself, so node names come from the cluster
-		your kubeconfig flags point at.`))
+		your kubeconfig flags point at.`)
 
-	completionExample = templates.Examples(i18n.T(`
+	completionExample = templates.Examples(`
 		# Bash, for this shell (needs the bash-completion package)
 		source <(kubectl-node_shell completion bash)
 
@@ -37,7 +36,7 @@ var (
 		kubectl-node_shell completion fish > ~/.config/fish/completions/kubectl-node_shell.fish
 
 		# PowerShell
-		kubectl-node_shell completion powershell | Out-String | Invoke-Expression`))
+		kubectl-node_shell completion powershell | Out-String | Invoke-Expression`)
 )
 
 // completionShells maps each supported shell to its script generator.
@@ -54,7 +53,7 @@ func NewCmdCompletion(streams genericiooptions.IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:                   "completion bash|zsh|fish|powershell",
 		DisableFlagsInUseLine: true,
-		Short:                 i18n.T("Print a shell completion script"),
+		Short:                 "Print a shell completion script",
 		Long:                  completionLong,
 		Example:               completionExample,
 		ValidArgs:             []string{"bash", "zsh", "fish", "powershell"},

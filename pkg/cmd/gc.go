@@ -8,14 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/kubectl/pkg/util/i18n"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
 )
 
 var (
-	gcLong = templates.LongDesc(i18n.T(`
+	gcLong = templates.LongDesc(`
 		Delete node-shell pods that no session needs any more: pods whose container stopped
 		(no heartbeat from their client, or their maximum lifetime reached), pods whose client
 		has not renewed the heartbeat for longer than their timeout plus 2 minutes, and pods
@@ -25,14 +24,14 @@ var (
 		pod whose client is alive is never deleted. Each delete is guarded by the pod's UID and
 		resourceVersion: a pod that changed since it was judged is left for the next run. Every
 		namespace you may list pods in is searched, unless -n names one. Every session start
-		also does this, in the background, for its own namespace.`))
+		also does this, in the background, for its own namespace.`)
 
-	gcExample = templates.Examples(i18n.T(`
+	gcExample = templates.Examples(`
 		# See what would be deleted
 		%[1]s gc --dry-run
 
 		# Delete leftover node-shell pods in every namespace you can see
-		%[1]s gc`))
+		%[1]s gc`)
 )
 
 // GCOptions are the flags of `kubectl node-shell gc`.
@@ -56,7 +55,7 @@ func NewCmdGC(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "gc [-n NAMESPACE] [--dry-run]",
 		DisableFlagsInUseLine: true,
-		Short:                 i18n.T("Delete node-shell pods left behind by sessions that ended"),
+		Short:                 "Delete node-shell pods left behind by sessions that ended",
 		Long:                  gcLong,
 		Example:               templatesName(gcExample),
 		Args:                  cobra.NoArgs,

@@ -13,7 +13,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/kubectl/pkg/util/i18n"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
@@ -21,21 +20,21 @@ import (
 )
 
 var (
-	listLong = templates.LongDesc(i18n.T(`
+	listLong = templates.LongDesc(`
 		List node-shell pods: who started them, from where, with which command, and whether
 		their session is still alive.
 
 		Every namespace you may list pods in is searched, unless -n names one. STATE is alive
 		(the client renews the heartbeat), expired (the container stopped: no heartbeat, or the
 		maximum lifetime), stale (no heartbeat, but the node has not reported the container
-		stopped) or terminating. 'kubectl node-shell gc' removes all but the alive ones.`))
+		stopped) or terminating. 'kubectl node-shell gc' removes all but the alive ones.`)
 
-	listExample = templates.Examples(i18n.T(`
+	listExample = templates.Examples(`
 		# Show node-shell pods in every namespace you can see
 		%[1]s list
 
 		# Only in one namespace, as YAML
-		%[1]s list -n kube-system -o yaml`))
+		%[1]s list -n kube-system -o yaml`)
 )
 
 // commandColumnWidth keeps long commands from pushing the STATE column off the screen.
@@ -63,7 +62,7 @@ func NewCmdList(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "list [-n NAMESPACE] [-o json|yaml]",
 		DisableFlagsInUseLine: true,
-		Short:                 i18n.T("List node-shell pods, their users and whether their sessions are alive"),
+		Short:                 "List node-shell pods, their users and whether their sessions are alive",
 		Long:                  listLong,
 		Example:               templatesName(listExample),
 		Args:                  cobra.NoArgs,

@@ -5,12 +5,11 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/kubectl/pkg/util/i18n"
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
 var (
-	nodeShellLong = templates.LongDesc(i18n.T(`
+	nodeShellLong = templates.LongDesc(`
 		Open a root shell, or run one command, on a Kubernetes node.
 
 		node-shell creates a short-lived privileged pod pinned to the node (host PID, network
@@ -19,9 +18,9 @@ var (
 		RBAC decides who gets in; no SSH keys are involved.
 
 		The exit status is the remote command's. node-shell's own failures exit with 255, and a
-		session ended by a signal exits with 128 + the signal's number.`))
+		session ended by a signal exits with 128 + the signal's number.`)
 
-	nodeShellExample = templates.Examples(i18n.T(`
+	nodeShellExample = templates.Examples(`
 		# Open an interactive login shell on a node
 		%[1]s NODE
 
@@ -35,7 +34,7 @@ var (
 		%[1]s --nsenter NODE
 
 		# Stay in the container, with the node's filesystem at /host (tools the node lacks)
-		%[1]s --mode container --image my-registry/toolbox:1.0 NODE`))
+		%[1]s --mode container --image my-registry/toolbox:1.0 NODE`)
 )
 
 // NewCmdNodeShell returns the root command: `kubectl node-shell NODE [-- COMMAND [ARGS...]]`.
@@ -44,7 +43,7 @@ func NewCmdNodeShell(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "node-shell NODE [-- COMMAND [args...]]",
 		DisableFlagsInUseLine: true,
-		Short:                 i18n.T("Open a root shell or run a command on a Kubernetes node"),
+		Short:                 "Open a root shell or run a command on a Kubernetes node",
 		Long:                  nodeShellLong,
 		Example:               templatesName(nodeShellExample),
 		Annotations:           map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl node-shell"},

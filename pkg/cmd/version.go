@@ -6,19 +6,18 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/kubectl/pkg/util/i18n"
 	"k8s.io/kubectl/pkg/util/templates"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/version"
 )
 
-var versionExample = templates.Examples(i18n.T(`
+var versionExample = templates.Examples(`
 	# Print the version of the plugin
 	%[1]s version
 
 	# The same, for scripts
-	%[1]s version -o json`))
+	%[1]s version -o json`)
 
 // VersionOptions are the flags of `kubectl node-shell version`.
 type VersionOptions struct {
@@ -42,7 +41,7 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "version [-o json|yaml]",
 		DisableFlagsInUseLine: true,
-		Short:                 i18n.T("Print the version of kubectl node-shell"),
+		Short:                 "Print the version of kubectl node-shell",
 		Example:               templatesName(versionExample),
 		Args:                  cobra.NoArgs,
 		ValidArgsFunction:     cobra.NoFileCompletions,
