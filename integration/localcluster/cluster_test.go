@@ -173,10 +173,12 @@ func TestUpDownCycles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cycle %d: Up: %v", i, err)
 		}
-		took := time.Since(start)
-		t.Logf("cycle %d: up in %s", i, took.Round(time.Millisecond))
-		if took > 30*time.Second {
-			t.Errorf("cycle %d: up took %s, want < 30 s with a warm cache", i, took)
+		// Time spent waiting for another test process's cluster (on a
+		// shared machine) is not the cluster's start time.
+		took, ready := time.Since(start), time.Since(c.spec.Started)
+		t.Logf("cycle %d: up in %s (Ready %s after the machine was free)", i, took.Round(time.Millisecond), ready.Round(time.Millisecond))
+		if ready > 30*time.Second {
+			t.Errorf("cycle %d: up took %s, want < 30 s with a warm cache", i, ready)
 		}
 		cfg, _ := c.RESTConfig()
 		cs, _ := c.Clientset()
