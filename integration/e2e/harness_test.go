@@ -192,14 +192,20 @@ func (i *Invocation) Command() *exec.Cmd {
 // Run runs the plugin to completion and returns what it did.
 func (i *Invocation) Run() Result {
 	i.e.t.Helper()
-	cmd := i.Command()
+	return i.e.runCommand(i.Command(), i.timeout)
+}
+
+// runCommand runs cmd to completion, killed after timeout, and returns what it did. A
+// process killed by a signal (the timeout) fails the test: it never finished its work.
+func (e *E2E) runCommand(cmd *exec.Cmd, timeout time.Duration) Result {
+	e.t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		i.e.t.Fatalf("start plugin: %v", err)
+		e.t.Fatalf("start %s: %v", cmd.Path, err)
 	}
-	timer := time.AfterFunc(i.timeout, func() { _ = cmd.Process.Kill() })
+	timer := time.AfterFunc(timeout, func() { _ = cmd.Process.Kill() })
 	err := cmd.Wait()
 	timer.Stop()
 	r := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
@@ -209,12 +215,12 @@ func (i *Invocation) Run() Result {
 	case errors.As(err, &exitErr):
 		r.Status = exitErr.ExitCode()
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			i.e.t.Fatalf("plugin killed by %v after %v (timeout %v); stderr:\n%s", ws.Signal(), r.Elapsed, i.timeout, r.Stderr)
+			e.t.Fatalf("%s killed by %v after %v (timeout %v); stderr:\n%s", filepath.Base(cmd.Path), ws.Signal(), r.Elapsed, timeout, r.Stderr)
 		}
 	default:
-		i.e.t.Fatalf("run plugin: %v", err)
+		e.t.Fatalf("run %s: %v", cmd.Path, err)
 	}
-	i.e.t.Logf("kubectl-node_shell %s → status %d in %v", strings.Join(i.args, " "), r.Status, r.Elapsed.Round(time.Millisecond))
+	e.t.Logf("%s %s → status %d in %v", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), r.Status, r.Elapsed.Round(time.Millisecond))
 	return r
 }
 

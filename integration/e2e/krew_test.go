@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,30 +172,4 @@ func (e *E2E) krewManifest(dir, archive string) string {
 		e.t.Fatal(err)
 	}
 	return path
-}
-
-// runCommand runs cmd to completion, killed after timeout, and returns what it did; the
-// Result of Invocation.Run, for commands other than the plugin binary.
-func (e *E2E) runCommand(cmd *exec.Cmd, timeout time.Duration) Result {
-	e.t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", cmd.Path, err)
-	}
-	timer := time.AfterFunc(timeout, func() { _ = cmd.Process.Kill() })
-	err := cmd.Wait()
-	timer.Stop()
-	r := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		r.Status = exitErr.ExitCode()
-	default:
-		e.t.Fatalf("run %s: %v", cmd.Path, err)
-	}
-	e.t.Logf("%s %s → status %d in %v", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), r.Status, r.Elapsed.Round(time.Millisecond))
-	return r
 }
