@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
@@ -91,6 +92,14 @@ func newE2E(t *testing.T) *E2E {
 	}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create namespace: %v", err)
+	}
+	// Tests that create pods of their own need the default ServiceAccount, which the
+	// controller manager adds a moment after the namespace.
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := client.CoreV1().ServiceAccounts(e.namespace).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	}); err != nil {
+		t.Fatalf("namespace %s has no default ServiceAccount after 30s: %v", e.namespace, err)
 	}
 	t.Cleanup(func() {
 		e.AssertNoNodeShellPods()

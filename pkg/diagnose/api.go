@@ -16,6 +16,12 @@ func CreateProblem(err error, namespace, node string) *Problem {
 		msg = status.Status().Message
 	}
 	switch {
+	case MissingServiceAccount(err):
+		return &Problem{
+			Cause:  fmt.Sprintf("namespace %s has no default ServiceAccount, so admission refuses every pod there", namespace),
+			Fix:    "if the namespace is new, try again in a moment; otherwise kube-controller-manager, which creates it, is not running",
+			Detail: msg, Err: err,
+		}
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "PodSecurity"):
 		return &Problem{
 			Cause: fmt.Sprintf("Pod Security admission in namespace %s refuses privileged pods (%s)", namespace, podSecurityLevel(msg)),
@@ -138,4 +144,10 @@ func KubeconfigProblem(err error) *Problem {
 		Fix:   "check --kubeconfig, $KUBECONFIG and --context (kubectl config get-contexts)",
 		Err:   err,
 	}
+}
+
+// MissingServiceAccount reports a create refused because the namespace has no default
+// ServiceAccount (yet): the ServiceAccount admission plugin's "error looking up service account".
+func MissingServiceAccount(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "error looking up service account")
 }

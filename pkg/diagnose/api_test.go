@@ -38,6 +38,8 @@ func TestCreateProblem(t *testing.T) {
 			"a ResourceQuota in namespace ops refuses another pod: exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10; use another namespace"},
 		{"rbac", apierrors.NewForbidden(podsGR, "", errors.New(`User "alice" cannot create resource "pods" in API group "" in the namespace "ops"`)),
 			"you may not create pods in namespace ops: " + `User "alice" cannot create resource "pods" in API group "" in the namespace "ops"; ask`},
+		{"no default service account yet", apierrors.NewForbidden(podsGR, "", errors.New(`error looking up service account ops/default: serviceaccount "default" not found`)),
+			"namespace ops has no default ServiceAccount, so admission refuses every pod there; if the namespace is new, try again in a moment"},
 		{"namespace missing", apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "ops"),
 			"namespace ops does not exist; pass an existing namespace with -n"},
 		{"credentials", apierrors.NewUnauthorized("Unauthorized"), "the cluster does not accept your credentials (401 Unauthorized)"},

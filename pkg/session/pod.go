@@ -24,19 +24,41 @@ import (
 func (s *Session) createPod(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	defer cancel()
-	pods := s.Client.CoreV1().Pods(pod.Namespace)
-	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+	created, err := s.createWaitingForServiceAccount(ctx, pod)
 	if err != nil && pod.Spec.PriorityClassName != "" && rejectsPriority(err) {
 		s.Reporter.Warning(fmt.Sprintf("priority class %s is not allowed in namespace %s; the pod runs without it and can be evicted under node pressure",
 			pod.Spec.PriorityClassName, pod.Namespace))
 		pod = pod.DeepCopy()
 		pod.Spec.PriorityClassName = ""
-		created, err = pods.Create(ctx, pod, metav1.CreateOptions{})
+		created, err = s.createWaitingForServiceAccount(ctx, pod)
 	}
 	if err != nil {
 		return nil, diagnose.CreateProblem(err, pod.Namespace, pod.Spec.NodeName)
 	}
 	return created, nil
+}
+
+// Retries of a create refused because the namespace has no default ServiceAccount yet.
+const (
+	serviceAccountRetries       = 10
+	serviceAccountRetryInterval = 500 * time.Millisecond
+)
+
+// createWaitingForServiceAccount creates pod. In a namespace made moments ago, admission
+// refuses every pod until the controller manager adds the default ServiceAccount (about a
+// second later); that refusal is retried for a few seconds instead of failing the session.
+func (s *Session) createWaitingForServiceAccount(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
+	pods := s.Client.CoreV1().Pods(pod.Namespace)
+	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+	for i := 0; i < serviceAccountRetries && err != nil && diagnose.MissingServiceAccount(err); i++ {
+		select {
+		case <-s.Clock.After(serviceAccountRetryInterval):
+		case <-ctx.Done():
+			return nil, err
+		}
+		created, err = pods.Create(ctx, pod, metav1.CreateOptions{})
+	}
+	return created, err
 }
 
 func rejectsPriority(err error) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	utilexec "k8s.io/client-go/util/exec"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
@@ -242,6 +244,51 @@ func TestRunWithoutPriorityWhenTheNamespaceRefusesIt(t *testing.T) {
 		t.Errorf("warnings = %q, want one about the priority class", h.reporter.warnings)
 	}
 	h.assertNoPods(t)
+}
+
+// A namespace made moments ago refuses pods until its default ServiceAccount exists; the
+// session waits for it instead of failing, and gives up with a diagnosis if it never comes.
+func TestRunWaitsForTheDefaultServiceAccount(t *testing.T) {
+	missingSA := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
+		errors.New(`error looking up service account default/default: serviceaccount "default" not found`))
+	for _, refusals := range []int{3, serviceAccountRetries + 1} {
+		h := newHarness(t, running)
+		var attempts atomic.Int32
+		h.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			if int(attempts.Add(1)) <= refusals {
+				return true, nil, missingSA
+			}
+			return false, nil, nil
+		})
+		s := h.session("true")
+		clk := clocktesting.NewFakeClock(time.Now())
+		s.Clock = clk
+		done := make(chan struct{})
+		go func() { // time passes whenever the session waits
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Millisecond):
+					if clk.HasWaiters() {
+						clk.Step(serviceAccountRetryInterval)
+					}
+				}
+			}
+		}()
+		_, err := s.Run(context.Background())
+		close(done)
+		switch {
+		case refusals <= serviceAccountRetries && err != nil:
+			t.Errorf("%d refusals: Run = %v, want the session to wait them out", refusals, err)
+		case refusals > serviceAccountRetries && (err == nil || !strings.Contains(err.Error(), "has no default ServiceAccount")):
+			t.Errorf("%d refusals: Run = %v, want the missing ServiceAccount diagnosed", refusals, err)
+		}
+		if want := min(refusals, serviceAccountRetries+1); int(attempts.Load()) < want {
+			t.Errorf("%d refusals: %d creates, want at least %d", refusals, attempts.Load(), want)
+		}
+		h.assertNoPods(t)
+	}
 }
 
 func TestRunCreateRefusedByPodSecurity(t *testing.T) {
