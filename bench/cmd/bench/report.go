@@ -90,8 +90,9 @@ func writeSetup(w writer, r *results) {
 	ls := summarize(loads)
 	w("- Load average (1 min) over the run: median %.1f, %.1f–%.1f, on %d cores. ", ls.Median, ls.Min, ls.Max, m.Cores)
 	if ls.Max > 0.75*float64(m.Cores) {
-		w("**The machine was busy with other work during this run** (other engineers' builds and tests share it):\n")
-		w("  absolute times are noisier and longer than on an idle machine. Every case interleaves its tools\n")
+		w("**The machine was loaded during this run** (the benchmark's own cluster and streams keep both cores busy\n")
+		w("  at times, and any other work on the machine adds to it): absolute times are noisier and longer than on\n")
+		w("  an idle machine. Every case interleaves its tools\n")
 		w("  round by round, so they saw the same conditions and the ratios hold better than the absolute numbers.\n")
 	} else {
 		w("The machine was quiet.\n")
