@@ -38,7 +38,7 @@ demo: build cluster-up
 	$(PLUGIN) --kubeconfig $(CLUSTER_DIR)/kubeconfig 127.0.0.1
 
 unit:
-	$(GO) test -count=1 ./cmd/... ./pkg/...
+	$(GO) test -count=1 ./cmd/... ./pkg/... ./bench/...
 
 # The e2e packages share the machine's one local cluster, so they run one at a time.
 e2e:
