@@ -21,12 +21,8 @@ var fatalWaitingReasons = map[string]bool{
 
 // PodProblem reports why pod will never run its container, or nil while it still may.
 func PodProblem(pod *corev1.Pod) *Problem {
-	node := pod.Spec.NodeName
 	if pod.DeletionTimestamp != nil {
-		return &Problem{
-			Cause: fmt.Sprintf("pod %s/%s was deleted while starting on node %s", pod.Namespace, pod.Name, node),
-			Fix:   "something else removed it (a controller, an admin, or node eviction); try again",
-		}
+		return Deleted(pod)
 	}
 	ended := pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
 	if ended && pod.Status.Reason != "" {
@@ -194,5 +190,14 @@ func Stuck(pod *corev1.Pod, timeout string) *Problem {
 	return &Problem{
 		Cause: fmt.Sprintf("the pod on node %s did not start within %s (phase %s)", node, timeout, pod.Status.Phase),
 		Fix:   "raise --pod-running-timeout, or check kubectl describe node " + node,
+	}
+}
+
+// Deleted explains a session pod that someone else deleted before it ran: marked for
+// deletion, or already gone from a watch.
+func Deleted(pod *corev1.Pod) *Problem {
+	return &Problem{
+		Cause: fmt.Sprintf("pod %s/%s was deleted while starting on node %s", pod.Namespace, pod.Name, pod.Spec.NodeName),
+		Fix:   "something else removed it (a controller, an admin, or node eviction); try again",
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
@@ -53,12 +54,10 @@ func quoteCommand(argv []string, max int) string {
 	s := strings.Join(quoted, " ")
 	if len(s) > max {
 		cut := max - len("…")
-		for cut > 0 && !isRuneStart(s[cut]) {
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
 		s = s[:cut] + "…"
 	}
 	return s
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

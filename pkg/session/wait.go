@@ -43,10 +43,7 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 	_, err := watchtools.Until(ctx, pod.ResourceVersion, lw, func(ev watch.Event) (bool, error) {
 		switch ev.Type {
 		case watch.Deleted:
-			return false, &diagnose.Problem{
-				Cause: fmt.Sprintf("pod %s/%s was deleted while starting on node %s", pod.Namespace, pod.Name, pod.Spec.NodeName),
-				Fix:   "something else removed it (a controller, an admin, or node eviction); try again",
-			}
+			return false, diagnose.Deleted(pod)
 		case watch.Error:
 			return false, &diagnose.Problem{
 				Cause: fmt.Sprintf("the apiserver ended the watch on pod %s/%s: %v", pod.Namespace, pod.Name, apierrors.FromObject(ev.Object)),
