@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/serverclock"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/version"
@@ -48,6 +49,7 @@ type NodeShellOptions struct {
 	TTY               bool
 	Quiet             bool
 	Verbosity         int
+	RecordCommand     bool
 
 	// Derived in Complete.
 	ttyChanged bool
@@ -55,6 +57,10 @@ type NodeShellOptions struct {
 	namespace  string
 	restConfig *rest.Config
 	client     kubernetes.Interface
+	// serverClock reads the apiserver's time off every response (leftovers are judged by it).
+	serverClock *serverclock.Clock
+	// user is who the apiserver says we are (preflight), for the pod's audit annotation.
+	user string
 
 	// Seams, filled in Complete only when nil so tests can stand in for them.
 	Executor stream.Executor
@@ -67,7 +73,6 @@ func NewNodeShellOptions(streams genericiooptions.IOStreams) *NodeShellOptions {
 		configFlags:       genericclioptions.NewConfigFlags(true),
 		IOStreams:         streams,
 		Mode:              string(podspec.ModeChroot),
-		PriorityClass:     podspec.DefaultPriorityClass,
 		PodRunningTimeout: session.DefaultPodRunningTimeout,
 		HeartbeatTimeout:  podspec.DefaultHeartbeatTimeout,
 		MaxLifetime:       podspec.DefaultMaxLifetime,
@@ -83,7 +88,7 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Image, "image", o.Image, fmt.Sprintf("Image of the node-shell pod (default %s, or $%s)", podspec.DefaultImage, ImageEnv))
 	f.StringVar(&o.ImagePullPolicy, "image-pull-policy", o.ImagePullPolicy, "Always, IfNotPresent or Never (default: IfNotPresent for a pinned tag, else Always)")
 	f.StringArrayVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in the pod's namespace to pull the image with (repeatable)")
-	f.StringVar(&o.PriorityClass, "priority-class", o.PriorityClass, "Priority class of the pod, so node pressure does not evict it (empty for none)")
+	f.StringVar(&o.PriorityClass, "priority-class", o.PriorityClass, fmt.Sprintf("Priority class of the pod (default none). %s gets a shell on a node at its pod limit by letting the kubelet evict another pod", podspec.CriticalPriorityClass))
 	f.DurationVar(&o.PodRunningTimeout, "pod-running-timeout", o.PodRunningTimeout, "How long to wait for the pod to run before giving up")
 	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", o.HeartbeatTimeout, "The pod stops itself when node-shell has not renewed its heartbeat for this long (client killed, laptop asleep, network cut); renewed every quarter of it")
 	f.DurationVar(&o.MaxLifetime, "max-lifetime", o.MaxLifetime, "The pod is stopped after this long, whatever happens (activeDeadlineSeconds); 0 for no limit")
@@ -91,6 +96,7 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.TTY, "tty", "t", o.TTY, "Use a TTY (default: when stdin and stdout are terminals)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print nothing but the command's own output")
 	f.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Verbosity: 1 adds details to errors")
+	f.BoolVar(&o.RecordCommand, "record-command", o.RecordCommand, "Write the whole command line on the pod (annotation kubectl-node-shell.io/command); by default only the program is, since anyone who may get pods can read it")
 	o.configFlags.AddFlags(f)
 }
 
@@ -133,6 +139,8 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 		return diagnose.KubeconfigProblem(err)
 	}
 	o.restConfig.WarningHandler = &apiWarnings{}
+	o.serverClock = serverclock.New(nil)
+	o.restConfig.Wrap(o.serverClock.Wrap)
 	if o.client, err = kubernetes.NewForConfig(o.restConfig); err != nil {
 		return diagnose.KubeconfigProblem(err)
 	}
@@ -193,7 +201,10 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 		In: o.In, Out: o.Out, ErrOut: o.ErrOut,
 		Stdin: o.Stdin, TTY: tty, Quiet: o.Quiet,
 	})
-	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity)
+	// A panic in a goroutine of the session's ends the session through ctx, so cleanup runs.
+	ctx, endSession := context.WithCancelCause(ctx)
+	defer endSession(nil)
+	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity, endSession)
 	defer reporter.Done()
 	if err := o.preflight(ctx, reporter); err != nil {
 		return reporter.Explain(err)
@@ -215,8 +226,9 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 		Command:           o.Command,
 		PodRunningTimeout: o.PodRunningTimeout,
 		Reporter:          reporter,
-		Origin:            session.Origin{ClientHost: hostname(), Version: version.Get().Version},
+		Origin:            session.Origin{User: o.user, ClientHost: hostname(), Version: version.Get().Version, RecordCommand: o.RecordCommand},
 		SweepLeftovers:    true,
+		ServerClock:       o.serverClock,
 	}
 	var status int
 	err := terminal.Run(func(resize remotecommand.TerminalSizeQueue) error {

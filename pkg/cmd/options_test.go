@@ -99,13 +99,13 @@ func TestCompleteAndValidate(t *testing.T) {
 			name: "shell with defaults",
 			args: []string{"node-1"},
 			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: podspec.DefaultImage,
-				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops"},
+				Stdin: true, namespace: "ops"},
 		},
 		{
 			name: "command, namespace flag, nsenter shorthand",
 			args: []string{"-n", "kube-system", "--nsenter", "node-1", "--", "ls", "-l", "--color"},
 			want: NodeShellOptions{Node: "node-1", Command: []string{"ls", "-l", "--color"}, Mode: "nsenter", Nsenter: true,
-				mode: podspec.ModeNsenter, Image: podspec.DefaultImage, PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "kube-system"},
+				mode: podspec.ModeNsenter, Image: podspec.DefaultImage, Stdin: true, namespace: "kube-system"},
 		},
 		{
 			name: "image from the environment, explicit tty",
@@ -119,13 +119,13 @@ func TestCompleteAndValidate(t *testing.T) {
 			args: []string{"--image", "tools:2", "--mode", "container", "node-1"},
 			env:  map[string]string{ImageEnv: "mirror.example.com/busybox:1.37"},
 			want: NodeShellOptions{Node: "node-1", Mode: "container", mode: podspec.ModeContainer, Image: "tools:2",
-				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops"},
+				Stdin: true, namespace: "ops"},
 		},
 		{
 			name: "short heartbeat timeout, no maximum lifetime",
 			args: []string{"--heartbeat-timeout", "10s", "--max-lifetime", "0", "node-1"},
 			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: podspec.DefaultImage,
-				PriorityClass: podspec.DefaultPriorityClass, Stdin: true, namespace: "ops",
+				Stdin: true, namespace: "ops",
 				HeartbeatTimeout: 10 * time.Second, MaxLifetime: -1},
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/serverclock"
 )
 
 // podScope is where `list` and `gc` look for node-shell pods: the namespace given with -n,
@@ -23,6 +25,8 @@ type podScope struct {
 	namespace   string
 	explicit    bool
 	client      kubernetes.Interface
+	// serverClock reads the apiserver's time off the list's response: pods are judged by it.
+	serverClock *serverclock.Clock
 }
 
 func newPodScope() *podScope {
@@ -44,6 +48,8 @@ func (s *podScope) complete(cmd *cobra.Command) error {
 	if err != nil {
 		return diagnose.KubeconfigProblem(err)
 	}
+	s.serverClock = serverclock.New(nil)
+	config.Wrap(s.serverClock.Wrap)
 	if s.client, err = kubernetes.NewForConfig(config); err != nil {
 		return diagnose.KubeconfigProblem(err)
 	}
@@ -67,6 +73,16 @@ func (s *podScope) find(ctx context.Context, errOut io.Writer) (leftover.Found, 
 		fmt.Fprintf(errOut, "warning: you may not list pods in namespace(s) %s; node-shell pods there were not searched\n", strings.Join(found.Forbidden, ", "))
 	}
 	return found, nil
+}
+
+// serverNow is the apiserver's time as of its last response, or zero when unknown (then
+// no running pod is judged stale).
+func (s *podScope) serverNow() time.Time {
+	if s.serverClock == nil {
+		return time.Time{}
+	}
+	now, _ := s.serverClock.Now()
+	return now
 }
 
 // podNode is the node of a node-shell pod, in full (its label may be shortened).

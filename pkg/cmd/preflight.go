@@ -18,12 +18,17 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 		w.to(r)
 	}
 	r.Progress("checking access and node " + o.Node)
+	// Who the user is goes on the pod at create; asked alongside the checks, it costs no
+	// round trip of its own.
+	user := make(chan string, 1)
+	go func() { user <- session.WhoAmI(ctx, o.client) }()
 	node, err := preflight.Run(ctx, o.client, preflight.Target{
 		Namespace: o.namespace,
 		Node:      o.Node,
 		Access:    session.RequiredAccess(o.namespace),
 		Server:    o.restConfig.Host,
 	})
+	o.user = <-user
 	if err != nil {
 		return err
 	}

@@ -30,10 +30,11 @@ func TestCreateProblem(t *testing.T) {
 		want string
 	}{
 		{"pod security", apierrors.NewForbidden(podsGR, "", errors.New(strings.TrimPrefix(psaMessage, `pods "node-shell-127-0-0-1-x" is forbidden: `))),
-			"Pod Security admission in namespace ops refuses privileged pods (enforce=restricted:latest); use a namespace that allows them (-n kube-system), " +
-				"or label this one: kubectl label namespace ops pod-security.kubernetes.io/enforce=privileged"},
+			"Pod Security admission in namespace ops refuses privileged pods (enforce=restricted:latest); run sessions in node-shell's own namespace, " +
+				"which only node admins may use: -n node-shell (a cluster admin creates it once with kubectl node-shell setup)"},
 		{"webhook", apierrors.NewForbidden(podsGR, "", errors.New(`admission webhook "validate.kyverno.svc" denied the request: privileged pods are not allowed`)),
-			`an admission webhook refused the pod in namespace ops: admission webhook "validate.kyverno.svc" denied the request: privileged pods are not allowed; ask`},
+			`an admission webhook refused the pod in namespace ops: admission webhook "validate.kyverno.svc" denied the request: privileged pods are not allowed; run sessions in node-shell's own namespace (-n node-shell, made by kubectl node-shell setup); ` +
+				`if the policy refuses it there too, ask the policy's owner to exempt that namespace for the node admins' users or groups, never a label`},
 		{"quota", apierrors.NewForbidden(podsGR, "", errors.New("exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10")),
 			"a ResourceQuota in namespace ops refuses another pod: exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10; use another namespace"},
 		{"rbac", apierrors.NewForbidden(podsGR, "", errors.New(`User "alice" cannot create resource "pods" in API group "" in the namespace "ops"`)),

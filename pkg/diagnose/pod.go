@@ -7,6 +7,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
+// CriticalPriorityClass is the priority class that lets a session displace another pod
+// (podspec.CriticalPriorityClass; diagnose does not import podspec).
+const CriticalPriorityClass = "system-node-critical"
+
 // Waiting reasons after which a container will not start without someone changing something.
 var fatalWaitingReasons = map[string]bool{
 	"ErrImagePull":               true,
@@ -123,16 +127,26 @@ func terminalPhase(pod *corev1.Pod) *Problem {
 	node := pod.Spec.NodeName
 	reason, msg := pod.Status.Reason, pod.Status.Message
 	switch {
+	case reason == "OutOfpods":
+		return &Problem{
+			Cause: fmt.Sprintf("node %s is at its pod limit (%s: %s); no pod was evicted for the session",
+				node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
+			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or free a pod slot on the node",
+				CriticalPriorityClass),
+			Detail: msg,
+		}
 	case strings.HasPrefix(reason, "OutOf"):
 		return &Problem{
-			Cause:  fmt.Sprintf("node %s has no room for another pod (%s: %s)", node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
-			Fix:    "free a pod slot on the node (it is at its kubelet's maxPods) or pick another node",
+			Cause: fmt.Sprintf("node %s has no room for the session pod's requests (%s: %s); no pod was evicted for the session",
+				node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
+			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or free resources on the node",
+				CriticalPriorityClass),
 			Detail: msg,
 		}
 	case reason == "Evicted":
 		return &Problem{
 			Cause:  fmt.Sprintf("node %s evicted the pod (%s)", node, condense(msg)),
-			Fix:    "the node is under resource pressure; free resources, and keep --priority-class system-node-critical (the default) so the kubelet admits the pod and evicts it last",
+			Fix:    fmt.Sprintf("the node is under resource pressure; free resources, or pass --priority-class %s so the kubelet evicts the session pod last", CriticalPriorityClass),
 			Detail: msg,
 		}
 	case reason == "NodeShutdown" || reason == "Terminated" && strings.Contains(strings.ToLower(msg), "shut"):

@@ -92,7 +92,11 @@ func TestPodProblem(t *testing.T) {
 			"exited before the session started (Completed, exit code 0: node-shell: no heartbeat from the client for 45s; stopping); " +
 				"try again; if it persists, see kubectl describe pod -n ops node-shell-n1-abcde"},
 		{"node at its pod limit", pod(failed("OutOfpods", "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 110, capacity: 110")),
-			"node n1 has no room for another pod (OutOfpods: Node didn't have enough resource: pods, requested: 1, used: 110, capacity: 110); free a pod slot"},
+			"node n1 is at its pod limit (OutOfpods: Node didn't have enough resource: pods, requested: 1, used: 110, capacity: 110); no pod was evicted for the session; " +
+				"pass --priority-class system-node-critical to let the kubelet evict a lower-priority pod to make room, or free a pod slot on the node"},
+		{"node out of memory for the pod's requests", pod(failed("OutOfmemory", "Pod was rejected: Node didn't have enough resource: memory, requested: 67108864, used: 8000000000, capacity: 8000000000")),
+			"node n1 has no room for the session pod's requests (OutOfmemory: Node didn't have enough resource: memory, requested: 67108864, used: 8000000000, capacity: 8000000000); " +
+				"no pod was evicted for the session; pass --priority-class system-node-critical"},
 		{"node affinity", pod(failed("NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector")),
 			"the kubelet on node n1 rejected the pod (NodeAffinity: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector); " +
 				"check the node's labels, taints and conditions with kubectl describe node n1"},

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
@@ -111,13 +110,13 @@ func sortPods(pods []corev1.Pod) {
 // on): it was left alone, to be judged again next time.
 var ErrChanged = errors.New("the pod changed since it was judged; left alone")
 
-// Remove deletes pod at once, exactly the version that was judged: the UID and
-// resourceVersion preconditions make the apiserver refuse if the name now belongs to another
-// pod, or if the pod changed since (a late heartbeat). A pod already gone is not an error.
+// Remove deletes exactly the version of pod that was judged: the UID and resourceVersion
+// preconditions make the apiserver refuse if the name now belongs to another pod, or if the
+// pod changed since (a late heartbeat). The pod's own grace period applies (node-shell's
+// pods have 0): cleanup never forces a deletion. A pod already gone is not an error.
 func Remove(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) error {
 	err := client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: ptr.To[int64](0),
-		Preconditions:      &metav1.Preconditions{UID: &pod.UID, ResourceVersion: &pod.ResourceVersion},
+		Preconditions: &metav1.Preconditions{UID: &pod.UID, ResourceVersion: &pod.ResourceVersion},
 	})
 	switch {
 	case err == nil, apierrors.IsNotFound(err):
@@ -128,21 +127,30 @@ func Remove(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) e
 	return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
 }
 
-// Sweep removes the leftovers of one namespace, quietly: it is what a session start runs in
-// the background, so it reports what it removed but never fails the session.
-func Sweep(ctx context.Context, client kubernetes.Interface, namespace string, now time.Time) []corev1.Pod {
+// Removed is one pod a sweep deleted, and why.
+type Removed struct {
+	Pod     corev1.Pod
+	Verdict Verdict
+}
+
+// Sweep removes the leftovers of one namespace: it is what a session start runs in the
+// background, so it returns what it removed (for the caller to say) but never fails the
+// session. now is the apiserver's clock, read after the list (see Judge).
+func Sweep(ctx context.Context, client kubernetes.Interface, namespace string, now func() time.Time) []Removed {
 	found, err := FindIn(ctx, client, namespace)
 	if err != nil {
 		return nil
 	}
-	var removed []corev1.Pod
+	at := now()
+	var removed []Removed
 	for i := range found.Pods {
 		pod := &found.Pods[i]
-		if !Judge(pod, now).Remove {
+		v := Judge(pod, at)
+		if !v.Remove {
 			continue
 		}
 		if Remove(ctx, client, pod) == nil {
-			removed = append(removed, *pod)
+			removed = append(removed, Removed{Pod: *pod, Verdict: v})
 		}
 	}
 	return removed

@@ -3,6 +3,7 @@ package leftover
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,15 +20,18 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
+// named gives p a namespace and a name: ours keep node-shell's name prefix (Identify
+// checks it), and names() shows them without it.
 func named(ns, name string, p *corev1.Pod) *corev1.Pod {
-	p.Namespace, p.Name, p.UID, p.ResourceVersion = ns, name, types.UID("uid-"+ns+"-"+name), "7"
+	p.Namespace, p.UID, p.ResourceVersion = ns, types.UID("uid-"+ns+"-"+name), "7"
+	p.Name = p.GenerateName + name
 	return p
 }
 
 func names(pods []corev1.Pod) []string {
 	var out []string
 	for _, p := range pods {
-		out = append(out, p.Namespace+"/"+p.Name)
+		out = append(out, p.Namespace+"/"+strings.TrimPrefix(p.Name, p.GenerateName))
 	}
 	return out
 }
@@ -76,14 +80,24 @@ func TestSweepRemovesOnlyLeftoversWithPreconditions(t *testing.T) {
 		named("default", "expired", ours(0, terminated(podspec.WatchdogExpiredMessage, 0))),
 		named("default", "stale", ours(3*time.Hour)),
 		named("default", "foreign", ours(3*time.Hour, terminated("", 1), func(p *corev1.Pod) { p.Labels = nil })),
+		named("default", "db-0", ours(3*time.Hour, func(p *corev1.Pod) {
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}}
+		})),
 		named("other", "expired-elsewhere", ours(0, terminated("", 1))),
 	)
-	removed := Sweep(context.Background(), client, "default", now)
-	if diff := cmp.Diff([]string{"default/expired", "default/stale"}, names(removed)); diff != "" {
+	removed := Sweep(context.Background(), client, "default", func() time.Time { return now })
+	var removedPods []corev1.Pod
+	for _, r := range removed {
+		removedPods = append(removedPods, r.Pod)
+		if !r.Verdict.Remove || r.Verdict.Reason == "" {
+			t.Errorf("removed %s with verdict %+v", r.Pod.Name, r.Verdict)
+		}
+	}
+	if diff := cmp.Diff([]string{"default/expired", "default/stale"}, names(removedPods)); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
 	left, _ := client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
-	if diff := cmp.Diff([]string{"default/alive", "default/foreign", "other/expired-elsewhere"}, names(left.Items)); diff != "" {
+	if diff := cmp.Diff([]string{"default/alive", "default/db-0", "default/foreign", "other/expired-elsewhere"}, names(left.Items)); diff != "" {
 		t.Errorf("left (-want +got):\n%s", diff)
 	}
 	for _, a := range client.Actions() {
@@ -92,7 +106,10 @@ func TestSweepRemovesOnlyLeftoversWithPreconditions(t *testing.T) {
 			continue
 		}
 		pre := d.GetDeleteOptions().Preconditions
-		wantUID := "uid-default-" + d.GetName()
+		wantUID := "uid-default-" + strings.TrimPrefix(d.GetName(), "node-shell-n1-")
+		if d.GetDeleteOptions().GracePeriodSeconds != nil {
+			t.Errorf("delete of %s overrides the grace period: %d", d.GetName(), *d.GetDeleteOptions().GracePeriodSeconds)
+		}
 		if pre == nil || pre.UID == nil || string(*pre.UID) != wantUID || pre.ResourceVersion == nil || *pre.ResourceVersion != "7" {
 			t.Errorf("delete of %s: preconditions %+v, want UID %s and resourceVersion 7", d.GetName(), pre, wantUID)
 		}

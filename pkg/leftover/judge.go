@@ -1,6 +1,7 @@
 // Package leftover finds node-shell pods that no session needs any more, and removes them.
-// Whether a pod is needed is decided from the pod alone (its phase, its container and the
-// heartbeat its client renews), so the decision is a pure function with a table test.
+// Whether a pod is needed is decided from the pod alone (its shape, its phase, its container
+// and when the apiserver last recorded its client's heartbeat) and the apiserver's clock, so
+// the decision is a pure function with a table test.
 package leftover
 
 import (
@@ -28,14 +29,19 @@ const (
 	StateStale State = "stale"
 	// StateTerminating: someone deleted the pod and it has not gone away.
 	StateTerminating State = "terminating"
-	// StateForeign: not a node-shell pod. Never touched.
+	// StateForeign: carries our label but is not a pod node-shell built (an owner, another
+	// shape). Never touched.
 	StateForeign State = "foreign"
 )
 
 // StaleMargin is added to a pod's heartbeat timeout before a running pod counts as stale.
-// The heartbeat carries the client's clock, read here by another client's clock: the margin
-// absorbs the skew between the two, and the apiserver's and kubelet's delays.
-const StaleMargin = 2 * time.Minute
+// Both times are the apiserver's (see lastHeartbeat), so it only absorbs the delay of a
+// renewal through a slow apiserver, not any client's clock.
+const StaleMargin = time.Minute
+
+// futureTolerance is how far ahead of the server's clock a recorded heartbeat may be (HA
+// apiservers' clocks differ a little) before the record is not believed.
+const futureTolerance = time.Minute
 
 // Verdict is the judgment of one pod.
 type Verdict struct {
@@ -46,29 +52,36 @@ type Verdict struct {
 	Remove bool
 }
 
-// Judge decides what pod is and whether it may be removed, as of now. Only pods labelled
-// as ours are ever removable; a pod whose heartbeat is fresh never is.
+// Judge decides what pod is and whether it may be removed, as of the apiserver's time now
+// (a zero now: unknown, and then no running pod is judged stale). Only pods node-shell built
+// are ever removable (podspec.Identify); a pod whose heartbeat is fresh never is.
 func Judge(pod *corev1.Pod, now time.Time) Verdict {
-	if pod.Labels[podspec.LabelManagedBy] != podspec.ManagedByValue {
-		return Verdict{State: StateForeign, Reason: "not created by node-shell"}
+	if err := podspec.Identify(pod); err != nil {
+		return Verdict{State: StateForeign, Reason: "not a node-shell pod: " + err.Error()}
 	}
 	if pod.DeletionTimestamp != nil {
-		// Our pods have a grace period of 0, so a pod still terminating is stuck (its node
-		// is gone): removing it again is harmless.
-		return Verdict{State: StateTerminating, Reason: "deletion pending since " + pod.DeletionTimestamp.UTC().Format(time.RFC3339), Remove: true}
+		// Deleting it again would change nothing but its grace period, which is not ours
+		// to cut: its kubelet, or the node's removal, finishes the deletion.
+		return Verdict{State: StateTerminating, Reason: "deletion pending since " + pod.DeletionTimestamp.UTC().Format(time.RFC3339)}
 	}
 	if ended, reason := containerEnded(pod); ended {
 		return Verdict{State: StateExpired, Reason: reason, Remove: true}
 	}
+	if now.IsZero() {
+		return Verdict{State: StateAlive, Reason: "the apiserver's time is unknown, so the heartbeat's age is too"}
+	}
 	timeout := podspec.HeartbeatTimeoutOf(pod)
-	last, known := lastHeartbeat(pod)
+	last, how := lastHeartbeat(pod, now)
 	age := now.Sub(last)
 	if age <= timeout+StaleMargin {
 		return Verdict{State: StateAlive, Reason: fmt.Sprintf("heartbeat %s ago", roundAge(age))}
 	}
 	reason := fmt.Sprintf("no heartbeat for %s (timeout %s)", roundAge(age), timeout)
-	if !known {
+	switch how {
+	case heartbeatNone:
 		reason = fmt.Sprintf("no heartbeat since it was created %s ago", roundAge(age))
+	case heartbeatInFuture:
+		reason = fmt.Sprintf("its recorded heartbeat is in the future; created %s ago", roundAge(age))
 	}
 	return Verdict{State: StateStale, Reason: reason, Remove: true}
 }
@@ -101,13 +114,33 @@ func terminatedReason(pod *corev1.Pod, t *corev1.ContainerStateTerminated) strin
 	return "pod " + strings.ToLower(string(pod.Status.Phase))
 }
 
-// lastHeartbeat is the time of the pod's last heartbeat, or its creation time when it has
-// none that can be read (known is then false).
-func lastHeartbeat(pod *corev1.Pod) (t time.Time, known bool) {
-	if t, err := podspec.ParseHeartbeat(pod.Annotations[podspec.AnnotationHeartbeat]); err == nil {
-		return t, true
+type heartbeatSource int
+
+const (
+	heartbeatRecorded heartbeatSource = iota
+	heartbeatNone
+	heartbeatInFuture
+)
+
+// lastHeartbeat is when the apiserver last recorded a write by node-shell's field manager
+// (the create, then every heartbeat), by its own clock: the managedFields time. The
+// heartbeat annotation's value is never read as a time: it is the writer's clock, minutes
+// off on a coworker's laptop. Without such a record, or with one ahead of now by more
+// than futureTolerance, it is the pod's creation time, which the apiserver stamps too.
+func lastHeartbeat(pod *corev1.Pod, now time.Time) (time.Time, heartbeatSource) {
+	var last time.Time
+	for _, mf := range pod.ManagedFields {
+		if mf.Manager == podspec.FieldManager && mf.Subresource == "" && mf.Time != nil && mf.Time.After(last) {
+			last = mf.Time.Time
+		}
 	}
-	return pod.CreationTimestamp.Time, false
+	switch {
+	case last.IsZero():
+		return pod.CreationTimestamp.Time, heartbeatNone
+	case last.After(now.Add(futureTolerance)):
+		return pod.CreationTimestamp.Time, heartbeatInFuture
+	}
+	return last, heartbeatRecorded
 }
 
 // roundAge shows an age to the second, and negative ages (a client clock ahead) as 0s.

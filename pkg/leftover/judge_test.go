@@ -13,27 +13,32 @@ import (
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// ours is a running node-shell pod created 10 minutes ago with a 45s heartbeat timeout;
-// its last heartbeat was hbAgo ago.
+// ours is a running node-shell pod, as Build makes it, created 10 minutes ago with a 45s
+// heartbeat timeout; the apiserver recorded its last heartbeat hbAgo ago (managedFields).
+// Its heartbeat annotation holds a client clock three hours slow: it must never matter.
 func ours(hbAgo time.Duration, mutate ...func(*corev1.Pod)) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "node-shell-n1-abcde", Namespace: "default",
-			CreationTimestamp: metav1.NewTime(now.Add(-10 * time.Minute)),
-			Labels:            map[string]string{podspec.LabelManagedBy: podspec.ManagedByValue},
-			Annotations: map[string]string{
-				podspec.AnnotationHeartbeat:        podspec.FormatHeartbeat(now.Add(-hbAgo)),
-				podspec.AnnotationHeartbeatTimeout: "45s",
-			},
-		},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: podspec.ContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
-		}}},
+	p, err := podspec.Build(podspec.Spec{Node: "n1", Namespace: "default", Heartbeat: podspec.FormatHeartbeat(now.Add(-3 * time.Hour))})
+	if err != nil {
+		panic(err)
 	}
+	p.Name = p.GenerateName + "abcde"
+	p.CreationTimestamp = metav1.NewTime(now.Add(-10 * time.Minute))
+	p.ManagedFields = []metav1.ManagedFieldsEntry{
+		{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", Time: ptrTime(now)},
+		{Manager: podspec.FieldManager, Operation: metav1.ManagedFieldsOperationUpdate, Time: ptrTime(now.Add(-hbAgo))},
+	}
+	p.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: podspec.ContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+	}}}
 	for _, m := range mutate {
 		m(p)
 	}
 	return p
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.Truncate(time.Second)) // managedFields times have whole seconds
+	return &mt
 }
 
 func terminated(message string, code int32) func(*corev1.Pod) {
@@ -52,22 +57,55 @@ func TestJudge(t *testing.T) {
 	tests := []struct {
 		name string
 		pod  *corev1.Pod
+		now  time.Time // zero: the package's now
 		want Verdict
 	}{
 		{
-			name: "running, heartbeat a few seconds old: alive",
+			name: "running, heartbeat recorded a few seconds ago: alive",
 			pod:  ours(8 * time.Second),
 			want: Verdict{State: StateAlive, Reason: "heartbeat 8s ago"},
 		},
 		{
-			name: "running, heartbeat older than the timeout but within the skew margin: alive",
+			name: "running, heartbeat older than the timeout but within the margin: alive",
 			pod:  ours(45*time.Second + StaleMargin),
-			want: Verdict{State: StateAlive, Reason: "heartbeat 2m45s ago"},
+			want: Verdict{State: StateAlive, Reason: "heartbeat 1m45s ago"},
 		},
 		{
-			name: "client clock ahead of ours: alive",
-			pod:  ours(-30 * time.Second),
+			name: "a heartbeat value written by a client clock hours off does not matter",
+			pod: ours(5*time.Second, func(p *corev1.Pod) {
+				p.Annotations[podspec.AnnotationHeartbeat] = podspec.FormatHeartbeat(now.Add(-200 * time.Second))
+			}),
+			want: Verdict{State: StateAlive, Reason: "heartbeat 5s ago"},
+		},
+		{
+			name: "a heartbeat value far in the future does not keep a dead session alive",
+			pod: ours(time.Hour, func(p *corev1.Pod) {
+				p.Annotations[podspec.AnnotationHeartbeat] = podspec.FormatHeartbeat(now.Add(24 * time.Hour))
+			}),
+			want: Verdict{State: StateStale, Reason: "no heartbeat for 1h0m0s (timeout 45s)", Remove: true},
+		},
+		{
+			name: "a huge heartbeat-timeout annotation claims nothing: the watchdog's 45s counts",
+			pod: ours(time.Hour, func(p *corev1.Pod) {
+				p.Annotations[podspec.AnnotationHeartbeatTimeout] = "8760h"
+			}),
+			want: Verdict{State: StateStale, Reason: "no heartbeat for 1h0m0s (timeout 45s)", Remove: true},
+		},
+		{
+			name: "a record ahead of the server's clock is not believed: judged from creation",
+			pod:  ours(-2 * time.Hour),
+			want: Verdict{State: StateStale, Reason: "its recorded heartbeat is in the future; created 10m0s ago", Remove: true},
+		},
+		{
+			name: "a record a few seconds ahead (HA apiservers' clocks): alive",
+			pod:  ours(-10 * time.Second),
 			want: Verdict{State: StateAlive, Reason: "heartbeat 0s ago"},
+		},
+		{
+			name: "the apiserver's time unknown: a running pod is never judged stale",
+			pod:  ours(time.Hour),
+			now:  time.Time{}.Add(1), // replaced below by the zero time
+			want: Verdict{State: StateAlive, Reason: "the apiserver's time is unknown, so the heartbeat's age is too"},
 		},
 		{
 			name: "starting (pulling the image) with a fresh heartbeat: alive",
@@ -82,9 +120,9 @@ func TestJudge(t *testing.T) {
 			want: Verdict{State: StateStale, Reason: "no heartbeat for 1h0m0s (timeout 45s)", Remove: true},
 		},
 		{
-			name: "the pod's own timeout counts: a 10m timeout keeps a 5m-old heartbeat alive",
+			name: "the watchdog's own timeout counts: a 10m watchdog keeps a 5m-old heartbeat alive",
 			pod: ours(5*time.Minute, func(p *corev1.Pod) {
-				p.Annotations[podspec.AnnotationHeartbeatTimeout] = "10m0s"
+				p.Spec.Containers[0].Command[4] = "600"
 			}),
 			want: Verdict{State: StateAlive, Reason: "heartbeat 5m0s ago"},
 		},
@@ -96,14 +134,14 @@ func TestJudge(t *testing.T) {
 			want: Verdict{State: StateStale, Reason: "no heartbeat for 20m0s (timeout 45s)", Remove: true},
 		},
 		{
-			name: "no heartbeat annotation: judged from its creation time",
+			name: "no write recorded for node-shell's field manager: judged from its creation time",
 			pod: ours(0, func(p *corev1.Pod) {
-				delete(p.Annotations, podspec.AnnotationHeartbeat)
+				p.ManagedFields = p.ManagedFields[:1]
 			}),
 			want: Verdict{State: StateStale, Reason: "no heartbeat since it was created 10m0s ago", Remove: true},
 		},
 		{
-			name: "stopped by its watchdog: expired, even with a fresh-looking heartbeat",
+			name: "stopped by its watchdog: expired, even with a fresh heartbeat",
 			pod:  ours(time.Second, terminated(podspec.WatchdogExpiredMessage+" from the client for 45s; stopping", 0)),
 			want: Verdict{State: StateExpired, Reason: "stopped by its watchdog: no heartbeat from the client", Remove: true},
 		},
@@ -134,31 +172,51 @@ func TestJudge(t *testing.T) {
 			want: Verdict{State: StateExpired, Reason: "container exited (Completed, code 0)", Remove: true},
 		},
 		{
-			name: "terminating (its node is gone): removable",
+			name: "terminating: left to its kubelet, never forced",
 			pod: ours(time.Second, func(p *corev1.Pod) {
 				ts := metav1.NewTime(now.Add(-time.Hour))
 				p.DeletionTimestamp = &ts
 			}),
-			want: Verdict{State: StateTerminating, Reason: "deletion pending since 2026-03-01T11:00:00Z", Remove: true},
+			want: Verdict{State: StateTerminating, Reason: "deletion pending since 2026-03-01T11:00:00Z"},
 		},
 		{
 			name: "foreign: no label, even if expired",
 			pod: ours(time.Hour, terminated("", 1), func(p *corev1.Pod) {
 				p.Labels = nil
 			}),
-			want: Verdict{State: StateForeign, Reason: "not created by node-shell"},
+			want: Verdict{State: StateForeign, Reason: "not a node-shell pod: no app.kubernetes.io/managed-by=kubectl-node-shell label"},
 		},
 		{
 			name: "foreign: managed by something else",
 			pod: ours(time.Hour, func(p *corev1.Pod) {
 				p.Labels[podspec.LabelManagedBy] = "kubectl-debug"
 			}),
-			want: Verdict{State: StateForeign, Reason: "not created by node-shell"},
+			want: Verdict{State: StateForeign, Reason: "not a node-shell pod: no app.kubernetes.io/managed-by=kubectl-node-shell label"},
+		},
+		{
+			name: "foreign: a StatefulSet's pod wearing our label, stale by every measure",
+			pod: ours(time.Hour, func(p *corev1.Pod) {
+				p.Name = "db-0"
+				p.OwnerReferences = []metav1.OwnerReference{{Kind: "StatefulSet", Name: "db"}}
+				p.ManagedFields = nil
+			}),
+			want: Verdict{State: StateForeign, Reason: "not a node-shell pod: owned by StatefulSet/db"},
+		},
+		{
+			name: "foreign: our label and name on a pod of another shape",
+			pod: ours(time.Hour, func(p *corev1.Pod) {
+				p.Spec.Containers[0].Command = []string{"sleep", "infinity"}
+			}),
+			want: Verdict{State: StateForeign, Reason: "not a node-shell pod: its container does not run node-shell's watchdog"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, Judge(tc.pod, now)); diff != "" {
+			at := now
+			if !tc.now.IsZero() {
+				at = time.Time{}
+			}
+			if diff := cmp.Diff(tc.want, Judge(tc.pod, at)); diff != "" {
 				t.Errorf("Judge (-want +got):\n%s", diff)
 			}
 		})

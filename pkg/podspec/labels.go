@@ -33,13 +33,19 @@ const (
 	AnnotationUser = "kubectl-node-shell.io/user"
 	// AnnotationClientHost is the hostname of the machine the client ran on.
 	AnnotationClientHost = "kubectl-node-shell.io/client-host"
-	// AnnotationCommand is the command, shell-quoted; empty for an interactive login shell.
+	// AnnotationCommand is the command's program, shell-quoted, or the whole command line
+	// when the user asked for it (--record-command); empty for an interactive login shell.
 	AnnotationCommand = "kubectl-node-shell.io/command"
 	// AnnotationStartedAt is when the client started the session (RFC 3339, client's clock).
 	AnnotationStartedAt = "kubectl-node-shell.io/started-at"
 	// AnnotationVersion is the plugin version that created the pod.
 	AnnotationVersion = "kubectl-node-shell.io/version"
 )
+
+// FieldManager names node-shell's writes (the create, every heartbeat) in the pod's
+// managedFields, where the apiserver records the time of the latest by its own clock:
+// cleanup judges a session's liveness by that time, never by a client's clock.
+const FieldManager = "kubectl-node-shell"
 
 // ManagedBySelector selects every pod this plugin creates.
 const ManagedBySelector = LabelManagedBy + "=" + ManagedByValue

@@ -67,16 +67,19 @@ func setPrivileged(pod *corev1.Pod) {
 	}
 }
 
+// hostRootVolume is the volume of the node's / (Identify looks for it).
+const hostRootVolume = "host-root"
+
 // mountHostRoot mounts the node's / at HostMount. Bidirectional propagation is left out
 // on purpose: mounts made in the shell stay in the shell's view and cannot leak onto the node's
 // kubelet directories.
 func mountHostRoot(pod *corev1.Pod) {
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
-		Name:         "host-root",
+		Name:         hostRootVolume,
 		VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}},
 	})
 	for i := range pod.Spec.Containers {
 		pod.Spec.Containers[i].VolumeMounts = append(pod.Spec.Containers[i].VolumeMounts,
-			corev1.VolumeMount{Name: "host-root", MountPath: HostMount})
+			corev1.VolumeMount{Name: hostRootVolume, MountPath: HostMount})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -16,9 +17,10 @@ import (
 const (
 	// DefaultImage is pinned, so IfNotPresent is safe and a node pulls it at most once.
 	DefaultImage = "docker.io/library/busybox:1.37"
-	// DefaultPriorityClass keeps the pod from being evicted under node pressure. The pod
-	// is pinned with nodeName, so the scheduler never preempts anything for it.
-	DefaultPriorityClass = "system-node-critical"
+	// CriticalPriorityClass is what a user may ask for (--priority-class) to get a shell on a
+	// full node: the kubelet then evicts another pod to admit this one, and never evicts it
+	// under pressure. Never the default: a debug shell must not displace a workload unasked.
+	CriticalPriorityClass = "system-node-critical"
 	// ContainerName is the one container of the pod; exec targets it.
 	ContainerName = "shell"
 	// HostMount is where the node's root filesystem appears inside the container.
@@ -105,6 +107,7 @@ func Build(s Spec) (*corev1.Pod, error) {
 				Image:           s.Image,
 				ImagePullPolicy: pullPolicy(s.Image, s.PullPolicy),
 				Command:         watchdogCommand(s.HeartbeatTimeout),
+				Resources:       sessionResources(),
 				Stdin:           false,
 				TTY:             false,
 			}},
@@ -122,6 +125,16 @@ func Build(s Spec) (*corev1.Pod, error) {
 	nodeAccess(pod)
 	armWatchdog(pod, s.HeartbeatTimeout)
 	return pod, nil
+}
+
+// sessionResources requests a little, so the pod is Burstable: under memory pressure the
+// kubelet evicts BestEffort pods and pods far over their requests first. No limits: a
+// limit would OOM-kill the admin's tools (journalctl, a core dump copy) mid-task.
+func sessionResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("10m"),
+		corev1.ResourceMemory: resource.MustParse("64Mi"),
+	}}
 }
 
 // generateName is "node-shell-<node>-", cut so that the final name stays a valid hostname.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
@@ -53,6 +54,9 @@ func wantPod() *corev1.Pod {
 				Image:           DefaultImage,
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				Command:         []string{"/bin/sh", "-c", watchdogScript, "node-shell-watchdog", "45"},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+				}},
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true), RunAsUser: ptr.To[int64](0)},
 				VolumeMounts: []corev1.VolumeMount{
 					{Name: "host-root", MountPath: "/host"},
@@ -108,7 +112,7 @@ func TestBuild(t *testing.T) {
 			name: "explicit pull policy, pull secrets, priority, lifetime, extra annotations",
 			spec: Spec{
 				Node: "node-1", Namespace: "ops", PullPolicy: corev1.PullNever,
-				ImagePullSecrets: []string{"regcred", "other"}, PriorityClassName: DefaultPriorityClass,
+				ImagePullSecrets: []string{"regcred", "other"}, PriorityClassName: CriticalPriorityClass,
 				MaxLifetime: 90*time.Minute + 500*time.Millisecond,
 				Annotations: map[string]string{"example.com/who": "alice"},
 			},
@@ -116,7 +120,7 @@ func TestBuild(t *testing.T) {
 				p.Namespace = "ops"
 				p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
 				p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}, {Name: "other"}}
-				p.Spec.PriorityClassName = DefaultPriorityClass
+				p.Spec.PriorityClassName = CriticalPriorityClass
 				p.Spec.ActiveDeadlineSeconds = ptr.To[int64](5401)
 				p.Annotations["example.com/who"] = "alice"
 			},

@@ -91,10 +91,11 @@ func FormatHeartbeat(t time.Time) string { return t.UTC().Format(heartbeatLayout
 // client is still alive. It accepts any RFC 3339 time.
 func ParseHeartbeat(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
-// HeartbeatTimeoutOf is the pod's heartbeat timeout, or DefaultHeartbeatTimeout when its
-// annotation is missing or unreadable.
+// HeartbeatTimeoutOf is the heartbeat timeout the pod's watchdog enforces (see
+// WatchdogTimeoutOf), or DefaultHeartbeatTimeout for a pod without one. The annotation is
+// not read: it is only what its writer claims.
 func HeartbeatTimeoutOf(pod *corev1.Pod) time.Duration {
-	if d, err := time.ParseDuration(pod.Annotations[AnnotationHeartbeatTimeout]); err == nil && d > 0 {
+	if d, ok := WatchdogTimeoutOf(pod); ok {
 		return d
 	}
 	return DefaultHeartbeatTimeout

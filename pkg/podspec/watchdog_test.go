@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -97,12 +96,27 @@ func TestHeartbeatRoundTrip(t *testing.T) {
 }
 
 func TestHeartbeatTimeoutOf(t *testing.T) {
-	pod := func(v string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationHeartbeatTimeout: v}}}
+	built := func(timeout time.Duration, annotation string) *corev1.Pod {
+		p, err := Build(Spec{Node: "n1", HeartbeatTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Annotations[AnnotationHeartbeatTimeout] = annotation
+		return p
 	}
-	got := []time.Duration{HeartbeatTimeoutOf(pod("10s")), HeartbeatTimeoutOf(pod("soon")), HeartbeatTimeoutOf(pod("-5s")), HeartbeatTimeoutOf(&corev1.Pod{})}
-	want := []time.Duration{10 * time.Second, DefaultHeartbeatTimeout, DefaultHeartbeatTimeout, DefaultHeartbeatTimeout}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want time.Duration
+	}{
+		{"the watchdog's own timeout", built(10*time.Second, "10s"), 10 * time.Second},
+		{"an annotation patched to claim more is ignored", built(10*time.Second, "8760h"), 10 * time.Second},
+		{"rounded up to whole seconds, as the watchdog counts", built(1500*time.Millisecond, ""), 2 * time.Second},
+		{"no watchdog: the default", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationHeartbeatTimeout: "10s"}}}, DefaultHeartbeatTimeout},
+	}
+	for _, tc := range tests {
+		if got := HeartbeatTimeoutOf(tc.pod); got != tc.want {
+			t.Errorf("%s: HeartbeatTimeoutOf = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

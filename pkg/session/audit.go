@@ -10,9 +10,16 @@ import (
 )
 
 // Origin is where a session comes from, written on its pod so that an admin can see who
-// holds a root shell on which node (docs/security.md). The user is asked of the apiserver
-// while the pod is created, and added with the first heartbeat.
+// holds a root shell on which node (docs/security.md).
 type Origin struct {
+	// User is who the apiserver authenticates the client as (WhoAmI, asked during
+	// preflight), written at create so that an admission policy can check it against the
+	// request's real user; "" when the apiserver cannot say.
+	User string
+	// RecordCommand writes the whole command line on the pod. By default only the program
+	// is: anyone who may get pods reads annotations, and arguments hold passwords and
+	// tokens (the apiserver's audit log records the exec's full command for admins).
+	RecordCommand bool
 	// ClientHost is the hostname of the machine running node-shell.
 	ClientHost string
 	// Version is node-shell's version.
@@ -25,9 +32,19 @@ const maxCommandAnnotation = 4096
 
 // auditAnnotations are the pod's audit trail for a session started at start.
 func (s *Session) auditAnnotations(start time.Time) map[string]string {
+	command := s.Command
+	if !s.Origin.RecordCommand && len(command) > 1 {
+		command = command[:1]
+	}
 	a := map[string]string{
-		podspec.AnnotationCommand:   quoteCommand(s.Command, maxCommandAnnotation),
+		podspec.AnnotationCommand:   quoteCommand(command, maxCommandAnnotation),
 		podspec.AnnotationStartedAt: start.UTC().Format(time.RFC3339),
+	}
+	if len(command) < len(s.Command) {
+		a[podspec.AnnotationCommand] += " " + argumentsOmitted
+	}
+	if s.Origin.User != "" {
+		a[podspec.AnnotationUser] = s.Origin.User
 	}
 	if s.Origin.ClientHost != "" {
 		a[podspec.AnnotationClientHost] = s.Origin.ClientHost
@@ -37,6 +54,10 @@ func (s *Session) auditAnnotations(start time.Time) map[string]string {
 	}
 	return a
 }
+
+// argumentsOmitted follows the program name in the command annotation when the arguments
+// were left out (see Origin.RecordCommand).
+const argumentsOmitted = "[arguments not recorded]"
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
 

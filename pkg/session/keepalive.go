@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,42 +20,60 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
-// FieldManager names node-shell's writes in the pod's managedFields, where the apiserver
-// records the time of the last heartbeat by its own clock.
-const FieldManager = "kubectl-node-shell"
+// FieldManager names node-shell's writes in the pod's managedFields (podspec.FieldManager).
+const FieldManager = podspec.FieldManager
 
 // sweepGrace is how long the end of a session waits for the background sweep of leftovers
 // to finish before it cancels it: it must never hold up the user.
 const sweepGrace = time.Second
 
-// keepAlive is everything that runs beside a session, off its critical path: the
-// SelfSubjectReview that names the user for the audit trail and the sweep of leftover pods
-// (both concurrent with the create), then the heartbeat that keeps the pod's watchdog from
-// stopping the container.
+// keepAlive is everything that runs beside a session, off its critical path: the sweep of
+// leftover pods (concurrent with the create), then the heartbeat that keeps the pod's
+// watchdog from stopping the container.
 type keepAlive struct {
 	s      *Session
 	ctx    context.Context
 	cancel context.CancelFunc
-	user   chan string
 	sweep  chan struct{}
 	hbDone chan struct{}
 }
 
-// startKeepAlive starts the user lookup and, when asked for, the sweep of namespace.
+// startKeepAlive starts, when asked for, the sweep of namespace.
 func (s *Session) startKeepAlive(ctx context.Context, namespace string) *keepAlive {
-	k := &keepAlive{s: s, user: make(chan string, 1), sweep: make(chan struct{})}
+	k := &keepAlive{s: s, sweep: make(chan struct{})}
 	k.ctx, k.cancel = context.WithCancel(ctx)
-	go func() { k.user <- whoAmI(k.ctx, s.Client) }()
 	go func() {
 		defer close(k.sweep)
 		if s.SweepLeftovers {
-			leftover.Sweep(k.ctx, s.Client, namespace, s.Clock.Now())
+			s.reportSweep(namespace, leftover.Sweep(k.ctx, s.Client, namespace, s.serverNow))
 		}
 	}()
 	return k
 }
 
-// heartbeat starts renewing pod's heartbeat; the first renewal also records the user.
+// reportSweep says in one line which leftovers of namespace the sweep removed.
+func (s *Session) reportSweep(namespace string, removed []leftover.Removed) {
+	if len(removed) == 0 {
+		return
+	}
+	what := make([]string, len(removed))
+	for i, r := range removed {
+		what[i] = fmt.Sprintf("%s on node %s (%s)", r.Pod.Name, r.Pod.Spec.NodeName, r.Verdict.Reason)
+	}
+	s.Reporter.Warning(fmt.Sprintf("removed %d leftover node-shell pod(s) in namespace %s: %s",
+		len(removed), namespace, strings.Join(what, "; ")))
+}
+
+// serverNow is the apiserver's time, or zero when unknown (then nothing is judged stale).
+func (s *Session) serverNow() time.Time {
+	if s.ServerClock == nil {
+		return time.Time{}
+	}
+	now, _ := s.ServerClock.Now()
+	return now
+}
+
+// heartbeat starts renewing pod's heartbeat.
 func (k *keepAlive) heartbeat(pod *corev1.Pod) {
 	h := &heartbeat{
 		client:   k.s.Client,
@@ -67,7 +86,7 @@ func (k *keepAlive) heartbeat(pod *corev1.Pod) {
 	k.hbDone = make(chan struct{})
 	go func() {
 		defer close(k.hbDone)
-		h.run(k.ctx, k.user)
+		h.run(k.ctx)
 	}()
 }
 
@@ -93,9 +112,9 @@ func RenewInterval(timeout time.Duration) time.Duration {
 	return timeout / 4
 }
 
-// whoAmI asks the apiserver who it authenticates the client as, for the audit annotation.
-// An apiserver that cannot say (before 1.28, or the request is refused) gets "".
-func whoAmI(ctx context.Context, client kubernetes.Interface) string {
+// WhoAmI asks the apiserver who it authenticates the client as, for the pod's user
+// annotation. An apiserver that cannot say (before 1.28, or the request is refused) gets "".
+func WhoAmI(ctx context.Context, client kubernetes.Interface) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	res, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
@@ -119,39 +138,29 @@ type heartbeat struct {
 	warned  bool
 }
 
-// run renews every interval until ctx ends or the pod is gone. user delivers the user's
-// name once: it is written at once, with a renewal of its own.
-func (h *heartbeat) run(ctx context.Context, user <-chan string) {
+// run renews every interval until ctx ends or the pod is gone.
+func (h *heartbeat) run(ctx context.Context) {
 	timer := h.clock.NewTimer(h.interval)
 	defer timer.Stop()
 	for {
-		extra := map[string]string{}
 		select {
 		case <-ctx.Done():
 			return
-		case name := <-user:
-			user = nil
-			if name == "" {
-				continue
-			}
-			extra[podspec.AnnotationUser] = name
 		case <-timer.C():
 			timer.Reset(h.interval)
 		}
-		if gone := h.renew(ctx, extra); gone {
+		if gone := h.renew(ctx); gone {
 			return
 		}
 	}
 }
 
-// renew writes a new heartbeat value (and extra annotations), guarded by the pod's UID:
-// a pod recreated under the same name is refused by the apiserver (uid is immutable). It
-// reports whether the pod is gone, which ends the heartbeat.
-func (h *heartbeat) renew(ctx context.Context, extra map[string]string) (gone bool) {
+// renew writes a new heartbeat value, guarded by the pod's UID: a pod recreated under the
+// same name is refused by the apiserver (uid is immutable). The value only has to differ
+// from the last one, for the watchdog; the apiserver's managedFields time of the write is
+// what cleanup judges. It reports whether the pod is gone, which ends the heartbeat.
+func (h *heartbeat) renew(ctx context.Context) (gone bool) {
 	annotations := map[string]string{podspec.AnnotationHeartbeat: podspec.FormatHeartbeat(h.clock.Now())}
-	for k, v := range extra {
-		annotations[k] = v
-	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": h.pod.UID, "annotations": annotations}})
 	if err != nil {
 		return false

@@ -51,37 +51,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestHeartbeatRenewsEveryIntervalAndRecordsTheUser(t *testing.T) {
+func TestHeartbeatRenewsEveryInterval(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-1"}}
 	client := fake.NewClientset(pod.DeepCopy())
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	fc := clocktesting.NewFakeClock(start)
 	h := &heartbeat{client: client, pod: pod, interval: 15 * time.Second, timeout: time.Minute, clock: fc, reporter: &recordingReporter{}}
-	user := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); h.run(ctx, user) }()
+	go func() { defer close(done); h.run(ctx) }()
 
-	// The user's name is written as soon as it is known, with a heartbeat of its own.
-	user <- "alice@example.com"
-	waitFor(t, "the user's patch", func() bool { return len(patches(t, client)) == 1 })
-	// Then one renewal per interval, and none in between.
+	// One renewal per interval, and none in between.
 	for i := 1; i <= 3; i++ {
 		waitFor(t, "the timer", fc.HasWaiters)
 		fc.Step(14 * time.Second)
 		time.Sleep(20 * time.Millisecond)
-		if n := len(patches(t, client)); n != i {
-			t.Fatalf("%d patches after %d intervals less a second, want %d", n, i, i)
+		if n := len(patches(t, client)); n != i-1 {
+			t.Fatalf("%d patches after %d intervals less a second, want %d", n, i, i-1)
 		}
 		fc.Step(time.Second)
-		waitFor(t, "a renewal", func() bool { return len(patches(t, client)) == i+1 })
+		waitFor(t, "a renewal", func() bool { return len(patches(t, client)) == i })
 	}
 	cancel()
 	<-done
 
 	want := []map[string]any{
-		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{
-			podspec.AnnotationHeartbeat: "2026-03-01T12:00:00.000Z", podspec.AnnotationUser: "alice@example.com"}}},
 		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:15.000Z"}}},
 		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:30.000Z"}}},
 		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:45.000Z"}}},
@@ -89,9 +83,12 @@ func TestHeartbeatRenewsEveryIntervalAndRecordsTheUser(t *testing.T) {
 	if diff := cmp.Diff(want, patches(t, client)); diff != "" {
 		t.Errorf("patches (-want +got):\n%s", diff)
 	}
-	got, _ := client.CoreV1().Pods("default").Get(context.Background(), "p", metav1.GetOptions{})
-	if got.Annotations[podspec.AnnotationHeartbeat] != "2026-03-01T12:00:45.000Z" || got.Annotations[podspec.AnnotationUser] != "alice@example.com" {
-		t.Errorf("pod annotations = %v", got.Annotations)
+	for _, a := range client.Actions() {
+		if p, ok := a.(k8stesting.PatchActionImpl); ok {
+			if fm := p.GetPatchOptions().FieldManager; fm != podspec.FieldManager {
+				t.Errorf("heartbeat patch with field manager %q, want %q (cleanup judges liveness by its managedFields time)", fm, podspec.FieldManager)
+			}
+		}
 	}
 }
 
@@ -110,7 +107,8 @@ func TestHeartbeatStopsWhenThePodIsGoneAndWarnsOnceWhenFailing(t *testing.T) {
 	rep := &recordingReporter{}
 	h := &heartbeat{client: client, pod: pod, interval: time.Second, timeout: 4 * time.Second, clock: fc, reporter: rep}
 	done := make(chan struct{})
-	go func() { defer close(done); h.run(context.Background(), nil) }()
+	go func() { defer close(done); h.run(context.Background()) }()
+	deadline := time.After(5 * time.Second) // made once: a timer made in the loop would never fire
 	for {
 		select {
 		case <-done:
@@ -121,7 +119,7 @@ func TestHeartbeatStopsWhenThePodIsGoneAndWarnsOnceWhenFailing(t *testing.T) {
 				t.Errorf("warnings = %q, want one about failing renewals", rep.warnings)
 			}
 			return
-		case <-time.After(5 * time.Second):
+		case <-deadline:
 			t.Fatal("heartbeat still running after the pod was gone")
 		default:
 			if fc.HasWaiters() {
@@ -138,10 +136,8 @@ func TestRunWritesTheAuditTrailAndArmsTheWatchdog(t *testing.T) {
 		return true, &authenticationv1.SelfSubjectReview{Status: authenticationv1.SelfSubjectReviewStatus{
 			UserInfo: authenticationv1.UserInfo{Username: "alice"}}}, nil
 	})
-	// Hold the exec until the user's patch arrived, as a real session outlasts it.
-	h.exec.before = func() { waitFor(t, "the user's patch", func() bool { return len(patches(t, h.client)) > 0 }) }
-	s := h.session("sh", "-c", "echo 'hi there'")
-	s.Origin = Origin{ClientHost: "laptop-7", Version: "v1.2.3"}
+	s := h.session("sh", "-c", "echo 'SECRET there'")
+	s.Origin = Origin{User: "alice", ClientHost: "laptop-7", Version: "v1.2.3"}
 	s.Pod.HeartbeatTimeout = 20 * time.Second
 	if _, err := s.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -160,8 +156,14 @@ func TestRunWritesTheAuditTrailAndArmsTheWatchdog(t *testing.T) {
 		t.Errorf("started-at %q: %v", got[podspec.AnnotationStartedAt], err)
 	}
 	want := map[string]string{
-		podspec.AnnotationCommand: `sh -c 'echo '\''hi there'\'''`, podspec.AnnotationClientHost: "laptop-7",
+		podspec.AnnotationCommand: "sh [arguments not recorded]", podspec.AnnotationClientHost: "laptop-7",
 		podspec.AnnotationVersion: "v1.2.3", podspec.AnnotationHeartbeatTimeout: "20s",
+		podspec.AnnotationUser: "alice",
+	}
+	for k, v := range got {
+		if strings.Contains(v, "SECRET") {
+			t.Errorf("annotation %s = %q holds the command's arguments", k, v)
+		}
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -171,25 +173,26 @@ func TestRunWritesTheAuditTrailAndArmsTheWatchdog(t *testing.T) {
 	if cmd := created.Spec.Containers[0].Command; cmd[len(cmd)-1] != "20" {
 		t.Errorf("watchdog command %q, want a 20s timeout", cmd)
 	}
-	p := patches(t, h.client)
-	if user := p[0]["metadata"].(map[string]any)["annotations"].(map[string]any)[podspec.AnnotationUser]; user != "alice" {
-		t.Errorf("first patch %v, want the user alice", p[0])
-	}
 	h.assertNoPods(t)
 }
 
 func TestRunSweepsLeftoversBesideTheSession(t *testing.T) {
 	h := newHarness(t, running)
-	// The harness replays the states for every pod of the namespace: make room for three.
+	// The harness replays the states for every pod of the namespace: make room for four.
 	h.watcher = watch.NewFakeWithChanSize(8, false)
-	leftover := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "node-shell-old", Namespace: "default", UID: "uid-old", ResourceVersion: "3",
-			Labels: map[string]string{podspec.LabelManagedBy: podspec.ManagedByValue}},
-		Status: corev1.PodStatus{Phase: corev1.PodSucceeded},
+	leftover, err := podspec.Build(podspec.Spec{Node: "node-2", Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	leftover.Name, leftover.UID, leftover.ResourceVersion = leftover.GenerateName+"old", "uid-old", "3"
+	leftover.Status = corev1.PodStatus{Phase: corev1.PodSucceeded}
 	foreign := leftover.DeepCopy()
 	foreign.Name, foreign.UID, foreign.Labels = "web", "uid-web", map[string]string{"app": "web"}
-	for _, p := range []*corev1.Pod{leftover, foreign} {
+	// A StatefulSet's pod that wears our label and has stopped: not ours, never touched.
+	lookalike := leftover.DeepCopy()
+	lookalike.Name, lookalike.UID = "db-0", "uid-db"
+	lookalike.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}}
+	for _, p := range []*corev1.Pod{leftover, foreign, lookalike} {
 		if err := h.client.Tracker().Add(p); err != nil {
 			t.Fatal(err)
 		}
@@ -200,8 +203,18 @@ func TestRunSweepsLeftoversBesideTheSession(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	pods, _ := h.client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
-	if len(pods.Items) != 1 || pods.Items[0].Name != "web" {
-		t.Errorf("pods left: %v, want only the foreign pod", pods.Items)
+	var left []string
+	for _, p := range pods.Items {
+		left = append(left, p.Name)
+	}
+	if diff := cmp.Diff([]string{"db-0", "web"}, left); diff != "" {
+		t.Errorf("pods left (-want +got):\n%s", diff)
+	}
+	h.reporter.mu.Lock()
+	defer h.reporter.mu.Unlock()
+	want := "removed 1 leftover node-shell pod(s) in namespace default: node-shell-node-2-old on node node-2 (pod succeeded)"
+	if len(h.reporter.warnings) != 1 || h.reporter.warnings[0] != want {
+		t.Errorf("warnings = %q, want the one line %q", h.reporter.warnings, want)
 	}
 }
 

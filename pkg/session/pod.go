@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
@@ -49,14 +48,15 @@ const (
 // second later); that refusal is retried for a few seconds instead of failing the session.
 func (s *Session) createWaitingForServiceAccount(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
 	pods := s.Client.CoreV1().Pods(pod.Namespace)
-	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+	opts := metav1.CreateOptions{FieldManager: FieldManager}
+	created, err := pods.Create(ctx, pod, opts)
 	for i := 0; i < serviceAccountRetries && err != nil && diagnose.MissingServiceAccount(err); i++ {
 		select {
 		case <-s.Clock.After(serviceAccountRetryInterval):
 		case <-ctx.Done():
 			return nil, err
 		}
-		created, err = pods.Create(ctx, pod, metav1.CreateOptions{})
+		created, err = pods.Create(ctx, pod, opts)
 	}
 	return created, err
 }
@@ -75,7 +75,7 @@ const (
 	deleteMaxBackoff   = 4 * time.Second
 )
 
-// deletePod deletes the session's pod at once (grace period 0), guarded by its UID so a
+// deletePod deletes the session's pod (its own grace period is 0, so at once), guarded by its UID so a
 // pod that someone else created under the same name is never touched. It runs on its own
 // context: the session's may already be cancelled by a signal. When the apiserver cannot
 // be reached (it restarts, the network dropped), it retries with backoff for DeleteTimeout,
@@ -87,8 +87,7 @@ func (s *Session) deletePod(pod *corev1.Pod) error {
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), min(deleteAttemptTimeout, deadline.Sub(s.Clock.Now())))
 		err := s.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-			GracePeriodSeconds: ptr.To[int64](0),
-			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+			Preconditions: &metav1.Preconditions{UID: &pod.UID},
 		})
 		cancel()
 		switch {

@@ -46,6 +46,11 @@ type Streams struct {
 	Resize remotecommand.TerminalSizeQueue
 }
 
+// ServerClock tells the apiserver's time (serverclock.Clock); ok is false when unknown.
+type ServerClock interface {
+	Now() (now time.Time, ok bool)
+}
+
 // Session is one command (or login shell) on one node.
 type Session struct {
 	Client   kubernetes.Interface
@@ -61,6 +66,9 @@ type Session struct {
 	SweepLeftovers bool
 	// Clock times heartbeats and retries; nil means the real clock.
 	Clock clock.Clock
+	// ServerClock is the apiserver's clock, by which the sweep judges leftovers; nil means
+	// unknown, and then the sweep removes only pods whose container has stopped.
+	ServerClock ServerClock
 	// PodRunningTimeout bounds the wait for the pod to run; DeleteTimeout the final delete.
 	PodRunningTimeout time.Duration
 	DeleteTimeout     time.Duration

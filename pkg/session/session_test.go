@@ -98,7 +98,7 @@ func (h *harness) session(cmd ...string) *Session {
 	return &Session{
 		Client:   h.client,
 		Executor: h.exec,
-		Pod:      podspec.Spec{Node: "node-1", Namespace: "default", PriorityClassName: podspec.DefaultPriorityClass},
+		Pod:      podspec.Spec{Node: "node-1", Namespace: "default", PriorityClassName: podspec.CriticalPriorityClass},
 		Command:  cmd,
 		Streams:  Streams{Out: &strings.Builder{}, ErrOut: &strings.Builder{}},
 		Reporter: h.reporter,
@@ -121,8 +121,8 @@ func (h *harness) assertNoPods(t *testing.T) {
 			if opts.Preconditions == nil || opts.Preconditions.UID == nil || *opts.Preconditions.UID != "uid-1" {
 				t.Errorf("delete without the UID precondition: %+v", opts)
 			}
-			if opts.GracePeriodSeconds == nil || *opts.GracePeriodSeconds != 0 {
-				t.Errorf("delete grace period = %v, want 0", opts.GracePeriodSeconds)
+			if opts.GracePeriodSeconds != nil {
+				t.Errorf("delete overrides the pod's grace period with %d; the pod's own (0) must apply", *opts.GracePeriodSeconds)
 			}
 		}
 	}
@@ -180,7 +180,7 @@ func TestRunFailsFastAndCleansUp(t *testing.T) {
 		{"image cannot be pulled", []func(*corev1.Pod){creating, imagePullFailed}, time.Minute, `cannot pull image "example.com/nope:1" (ErrImagePull: not found)`},
 		{"pod failed at admission", []func(*corev1.Pod){func(p *corev1.Pod) {
 			p.Status.Phase, p.Status.Reason = corev1.PodFailed, "OutOfpods"
-		}}, time.Minute, "has no room for another pod"},
+		}}, time.Minute, "is at its pod limit"},
 		{"pod deleted by someone else", []func(*corev1.Pod){func(p *corev1.Pod) {
 			now := metav1.Now()
 			p.DeletionTimestamp = &now
@@ -299,7 +299,7 @@ func TestRunCreateRefusedByPodSecurity(t *testing.T) {
 	})
 	_, err := h.session("true").Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "Pod Security admission in namespace default refuses privileged pods (enforce=restricted:latest)") ||
-		!strings.Contains(err.Error(), "-n kube-system") {
+		!strings.Contains(err.Error(), "-n node-shell") || strings.Contains(err.Error(), "kube-system") || strings.Contains(err.Error(), "enforce=privileged") {
 		t.Fatalf("Run error = %v, want the Pod Security diagnosis with its fix", err)
 	}
 	if h.creates != 0 {
