@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/termsafe"
 )
 
 // Exit statuses of node-shell's own making. A remote command's status passes through
@@ -65,11 +67,12 @@ func ExitStatus(err error) int {
 }
 
 // Message is what the user reads on stderr for err, or "" when nothing should be printed
-// (a remote command's own non-zero exit speaks for itself).
+// (a remote command's own non-zero exit speaks for itself). Errors carry the cluster's
+// messages, so all but printable text, tabs and newlines is escaped.
 func Message(err error) string {
 	var exitErr *ExitStatusError
 	if err == nil || errors.As(err, &exitErr) {
 		return ""
 	}
-	return "error: " + err.Error()
+	return termsafe.Escape("error: "+err.Error(), termsafe.Newline|termsafe.Tab)
 }

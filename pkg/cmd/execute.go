@@ -2,19 +2,25 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 )
 
 // terminationSignals end a session: the pod is deleted, then node-shell exits 128+N.
 // In a raw-mode TTY, Ctrl-C is a byte sent to the remote command, not a signal here.
-var terminationSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+// SIGQUIT is one of them: Go's default dumps the goroutines and exits with no cleanup, and
+// kubectl's raw-mode guard (term.TTY.Safe) catches it only to restore the terminal.
+var terminationSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
 // Execute runs node-shell with args and returns the process's exit status. It is main's
 // only call, so everything below it returns errors instead of exiting and deferred cleanup
@@ -23,16 +29,37 @@ func Execute(streams genericiooptions.IOStreams, args []string) int {
 	silenceClientLogs()
 	ctx, stop := signalContext(context.Background())
 	defer stop()
-	root := NewCmdRoot(streams)
+	return execute(ctx, NewCmdRoot(streams), streams, args)
+}
+
+// execute runs root; a panic on this goroutine, which has unwound through the deferred
+// cleanup (terminal restored, pod deleted), is reported like any failure.
+func execute(ctx context.Context, root *cobra.Command, streams genericiooptions.IOStreams, args []string) int {
 	root.SetArgs(args)
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
-	err := root.ExecuteContext(ctx)
+	var err error
+	if p := crash.Catch(func() { err = root.ExecuteContext(ctx) }); p != nil {
+		err = explainPanic(root, args, p)
+	}
 	if msg := Message(err); msg != "" {
 		fmt.Fprintln(streams.ErrOut, msg)
 	}
 	return ExitStatus(err)
+}
+
+// explainPanic adds the stack to a panic when the command line asked for -v.
+func explainPanic(root *cobra.Command, args []string, err error) error {
+	c, _, findErr := root.Find(args)
+	if findErr != nil {
+		return err
+	}
+	var p *crash.Error
+	if v, vErr := c.Flags().GetInt("v"); vErr == nil && v > 0 && errors.As(err, &p) {
+		return fmt.Errorf("%w\n%s", err, p.Stack)
+	}
+	return err
 }
 
 // signalContext is cancelled, with a *SignalError as its cause, by the first termination

@@ -11,6 +11,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/termsafe"
 )
 
 var (
@@ -40,7 +41,7 @@ type GCOptions struct {
 	genericiooptions.IOStreams
 	DryRun bool
 
-	// Now is the clock pods are judged by; nil means time.Now.
+	// Now is the clock pods are judged by; nil means the apiserver's.
 	Now func() time.Time
 }
 
@@ -81,7 +82,7 @@ func (o *GCOptions) AddFlags(cmd *cobra.Command) {
 // Complete resolves the kubeconfig and the clock.
 func (o *GCOptions) Complete(cmd *cobra.Command) error {
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.scope.serverNow
 	}
 	return o.scope.complete(cmd)
 }
@@ -103,7 +104,8 @@ func (o *GCOptions) Run(ctx context.Context) error {
 			alive++
 			continue
 		}
-		what := fmt.Sprintf("pod %s/%s on node %s (%s: %s)", pod.Namespace, pod.Name, podNode(pod), v.State, v.Reason)
+		// The node is an annotation and the reason quotes the pod's status: the cluster's words.
+		what := termsafe.String(fmt.Sprintf("pod %s/%s on node %s (%s: %s)", pod.Namespace, pod.Name, podNode(pod), v.State, v.Reason))
 		if o.DryRun {
 			fmt.Fprintln(o.Out, "would delete "+what)
 			deleted++

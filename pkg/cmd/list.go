@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -14,9 +15,11 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/termsafe"
 )
 
 var (
@@ -47,7 +50,7 @@ type ListOptions struct {
 	PrintFlags *genericclioptions.JSONYamlPrintFlags
 	Output     string
 
-	// Now is the clock ages and states are judged by; nil means time.Now.
+	// Now is the clock ages and states are judged by; nil means the apiserver's.
 	Now func() time.Time
 }
 
@@ -93,7 +96,7 @@ func (o *ListOptions) AddFlags(cmd *cobra.Command) {
 // Complete resolves the kubeconfig and the clock.
 func (o *ListOptions) Complete(cmd *cobra.Command) error {
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.scope.serverNow
 	}
 	return o.scope.complete(cmd)
 }
@@ -114,17 +117,37 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Output != "" {
-		printer, err := o.PrintFlags.ToPrinter(o.Output)
-		if err != nil {
-			return err
-		}
-		return printer.PrintObj(podList(found.Pods), o.Out)
+		return o.printObject(podList(found.Pods))
 	}
 	if len(found.Pods) == 0 {
 		fmt.Fprintln(o.ErrOut, "No node-shell pods found.")
 		return nil
 	}
 	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(listTable(found.Pods, o.Now()), o.Out)
+}
+
+// printObject prints obj as -o asks, through kubectl's JSON printer. That printer leaves
+// DEL, C1 controls and bidi overrides in the cluster's strings raw, and kubectl's YAML
+// printer fails on DEL and C1 ("control characters are not allowed"), so anyone who may
+// annotate a pod could hide it from -o yaml. The JSON is escaped instead (the same value,
+// see termsafe.JSON) and the YAML made from it, as the YAML printer itself does.
+func (o *ListOptions) printObject(obj runtime.Object) error {
+	printer, err := o.PrintFlags.ToPrinter("json")
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := printer.PrintObj(obj, &buf); err != nil {
+		return err
+	}
+	data := termsafe.JSON(buf.Bytes())
+	if o.Output == "yaml" {
+		if data, err = yaml.JSONToYAML(data); err != nil {
+			return err
+		}
+	}
+	_, err = o.Out.Write(data)
+	return err
 }
 
 // podList is the pods as kubectl prints a list: a v1 List of v1 Pods.
@@ -138,7 +161,9 @@ func podList(pods []corev1.Pod) *metav1.List {
 	return list
 }
 
-// listTable is the table `list` prints, one row per pod, judged as of now.
+// listTable is the table `list` prints, one row per pod, judged as of now. Annotations are
+// anyone's who may patch the pod, so they are escaped (termsafe.String: tabs too, which
+// would shift the columns).
 func listTable(pods []corev1.Pod, now time.Time) *metav1.Table {
 	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
 		{Name: "Node", Type: "string"},
@@ -148,13 +173,17 @@ func listTable(pods []corev1.Pod, now time.Time) *metav1.Table {
 		{Name: "Command", Type: "string"},
 		{Name: "State", Type: "string"},
 	}}
+	ageNow := now
+	if ageNow.IsZero() { // the apiserver's time is unknown: ages by the local clock, states by neither
+		ageNow = time.Now()
+	}
 	for i := range pods {
 		p := &pods[i]
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
-			podNode(p),
+			termsafe.String(podNode(p)),
 			p.Namespace + "/" + p.Name,
-			orDefault(p.Annotations[podspec.AnnotationUser], "<unknown>"),
-			duration.HumanDuration(now.Sub(p.CreationTimestamp.Time)),
+			orDefault(termsafe.String(p.Annotations[podspec.AnnotationUser]), "<unknown>"),
+			duration.HumanDuration(ageNow.Sub(p.CreationTimestamp.Time)),
 			commandOf(p),
 			string(leftover.Judge(p, now).State),
 		}})
@@ -162,7 +191,7 @@ func listTable(pods []corev1.Pod, now time.Time) *metav1.Table {
 	return t
 }
 
-// commandOf is the pod's command for the table, cut to commandColumnWidth.
+// commandOf is the pod's command for the table, escaped, then cut to commandColumnWidth.
 func commandOf(p *corev1.Pod) string {
 	c, ok := p.Annotations[podspec.AnnotationCommand]
 	switch {
@@ -171,6 +200,7 @@ func commandOf(p *corev1.Pod) string {
 	case c == "":
 		return "<login shell>"
 	}
+	c = termsafe.String(c)
 	if r := []rune(c); len(r) > commandColumnWidth {
 		c = string(r[:commandColumnWidth-1]) + "…"
 	}

@@ -9,7 +9,9 @@ import (
 
 	dockerterm "github.com/moby/term"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/termsafe"
 )
 
 // redrawEvery is how often the progress line's elapsed time is refreshed.
@@ -17,6 +19,8 @@ const redrawEvery = 200 * time.Millisecond
 
 // reporter shows a session's progress as one self-updating line on a terminal stderr, and
 // nothing on a pipe or with -q. Warnings are printed as lines of their own either way.
+// What it shows comes partly from the cluster (image names, reasons, messages), so it is
+// escaped before it reaches the terminal.
 type reporter struct {
 	mu        sync.Mutex
 	out       io.Writer
@@ -27,11 +31,14 @@ type reporter struct {
 	status    string // what the live line says; "" when there is none
 	ticker    *time.Ticker
 	stop      chan struct{}
+	// onPanic ends the session when the redraw goroutine panics (see crash.Go); nil lets
+	// the panic end the process.
+	onPanic func(error)
 }
 
-func newReporter(errOut io.Writer, quiet bool, verbosity int) *reporter {
+func newReporter(errOut io.Writer, quiet bool, verbosity int, onPanic func(error)) *reporter {
 	_, isTerm := dockerterm.GetFdInfo(errOut)
-	return &reporter{out: errOut, terminal: isTerm, progress: isTerm && !quiet, verbosity: verbosity, start: time.Now()}
+	return &reporter{out: errOut, terminal: isTerm, progress: isTerm && !quiet, verbosity: verbosity, start: time.Now(), onPanic: onPanic}
 }
 
 // Progress implements session.Reporter; an empty status clears the line. The line shows
@@ -46,11 +53,16 @@ func (r *reporter) Progress(status string) {
 		r.clearLocked()
 		return
 	}
-	r.status = status
+	r.status = termsafe.String(status)
 	r.drawLocked()
 	if r.ticker == nil {
-		r.ticker, r.stop = time.NewTicker(redrawEvery), make(chan struct{})
-		go r.redraw(r.ticker, r.stop)
+		ticker, stop := time.NewTicker(redrawEvery), make(chan struct{})
+		r.ticker, r.stop = ticker, stop
+		if r.onPanic == nil {
+			go r.redraw(ticker, stop)
+		} else {
+			crash.Go(func() { r.redraw(ticker, stop) }, r.onPanic)
+		}
 	}
 }
 
@@ -60,12 +72,16 @@ func (r *reporter) redraw(ticker *time.Ticker, stop chan struct{}) {
 		case <-stop:
 			return
 		case <-ticker.C:
-			r.mu.Lock()
-			if r.status != "" {
-				r.drawLocked()
-			}
-			r.mu.Unlock()
+			r.redrawOnce()
 		}
+	}
+}
+
+func (r *reporter) redrawOnce() {
+	r.mu.Lock()
+	defer r.mu.Unlock() // even through a panic: Done and Warning must not wait forever
+	if r.status != "" {
+		r.drawLocked()
 	}
 }
 
@@ -84,7 +100,7 @@ func (r *reporter) Warning(msg string) {
 	if r.terminal {
 		eol = "\r\n"
 	}
-	fmt.Fprint(r.out, "warning: "+msg+eol)
+	fmt.Fprint(r.out, "warning: "+termsafe.String(msg)+eol)
 	if status != "" {
 		r.status = status
 		r.drawLocked()
@@ -110,11 +126,19 @@ func (r *reporter) clearLocked() {
 	}
 }
 
-// Explain adds the cluster's full message to a diagnosed failure when asked for with -v.
+// Explain adds, when asked for with -v, the cluster's full message to a diagnosed failure
+// and the stack to a panic.
 func (r *reporter) Explain(err error) error {
+	if r.verbosity <= 0 {
+		return err
+	}
 	var p *diagnose.Problem
-	if r.verbosity > 0 && errors.As(err, &p) && p.Detail != "" {
+	if errors.As(err, &p) && p.Detail != "" {
 		return fmt.Errorf("%w\n  detail: %s", err, p.Detail)
+	}
+	var c *crash.Error
+	if errors.As(err, &c) {
+		return fmt.Errorf("%w\n%s", err, c.Stack)
 	}
 	return err
 }

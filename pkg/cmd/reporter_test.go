@@ -61,7 +61,7 @@ var draw = regexp.MustCompile(`\r\x1b\[Kcreating pod on node n1 \((\d+\.\d)s\)`)
 // erases it.
 func TestReporterOnATerminal(t *testing.T) {
 	tty, shown := ptyErr(t)
-	r := newReporter(tty, false, 0)
+	r := newReporter(tty, false, 0, failOnPanic(t))
 	r.Progress("creating pod on node n1")
 	time.Sleep(3*redrawEvery + redrawEvery/2)
 	r.Warning("node n1 is not ready")
@@ -85,7 +85,7 @@ func TestReporterOnATerminal(t *testing.T) {
 
 func TestReporterQuietOnATerminal(t *testing.T) {
 	tty, shown := ptyErr(t)
-	r := newReporter(tty, true, 0)
+	r := newReporter(tty, true, 0, failOnPanic(t))
 	r.Progress("creating pod on node n1")
 	time.Sleep(2 * redrawEvery)
 	r.Done()
@@ -99,7 +99,7 @@ func TestReporterOnAPipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newReporter(pw, false, 0)
+	r := newReporter(pw, false, 0, failOnPanic(t))
 	r.Progress("creating pod on node n1")
 	time.Sleep(2 * redrawEvery)
 	r.Warning("node n1 is not ready")
@@ -120,7 +120,7 @@ func TestAPIWarningsGoThroughTheReporter(t *testing.T) {
 	}
 	w := &apiWarnings{}
 	w.HandleWarningHeader(299, "", "early")
-	w.to(newReporter(pw, false, 0))
+	w.to(newReporter(pw, false, 0, failOnPanic(t)))
 	w.HandleWarningHeader(299, "", "metadata.name: not a DNS label")
 	w.HandleWarningHeader(299, "", "metadata.name: not a DNS label")
 	w.HandleWarningHeader(199, "", "not a warning code")
@@ -129,4 +129,9 @@ func TestAPIWarningsGoThroughTheReporter(t *testing.T) {
 	if string(out) != "warning: metadata.name: not a DNS label\n" {
 		t.Errorf("stderr got %q, want the one warning once", out)
 	}
+}
+
+// failOnPanic is the reporter's onPanic for tests where nothing may panic.
+func failOnPanic(t *testing.T) func(error) {
+	return func(err error) { t.Errorf("the reporter's goroutine panicked: %v", err) }
 }
