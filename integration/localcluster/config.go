@@ -186,14 +186,9 @@ func writeNodeConfigs(l layout, k int, runc string) error {
 			return fmt.Errorf("creating node %d directories: %w", k, err)
 		}
 	}
-	resolv := "/etc/resolv.conf"
-	if _, err := os.Stat(resolv); err != nil {
-		// kubelet refuses a resolvConf that does not exist; an empty one
-		// just means "no DNS", which is the truth here anyway.
-		resolv = l.path("resolv.conf")
-		if err := os.WriteFile(resolv, nil, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", resolv, err)
-		}
+	resolv, err := resolvConf(l)
+	if err != nil {
+		return err
 	}
 	files := map[string]string{
 		l.node(k, "containerd.toml"):                 containerdConfig(l, k, runc),
@@ -206,6 +201,21 @@ func writeNodeConfigs(l layout, k int, runc string) error {
 		}
 	}
 	return writeKubeconfigFromPKI(l.node(k, "kubeconfig"), l.path("pki"), fmt.Sprintf("node%d", k), "system:node:"+nodeName(k))
+}
+
+// resolvConf is the resolv.conf kubelets are given: the machine's, or an
+// empty one of ours where it has none (kubelet refuses a resolvConf that
+// does not exist; an empty one just means "no DNS", the truth here anyway).
+func resolvConf(l layout) (string, error) {
+	resolv := "/etc/resolv.conf"
+	if _, err := os.Stat(resolv); err == nil {
+		return resolv, nil
+	}
+	resolv = l.path("resolv.conf")
+	if err := os.WriteFile(resolv, nil, 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", resolv, err)
+	}
+	return resolv, nil
 }
 
 // indent is used by status output and log dumps.

@@ -3,7 +3,10 @@ package localcluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Fault injection for tests: stop and restart the apiserver or one node's
@@ -63,6 +66,47 @@ func (c *Cluster) StartKubelet(ctx context.Context, node string) error {
 	}
 	// A starting kubelet rewrites the sysctls again.
 	return restoreSysctls(c.l)
+}
+
+// SetMaxPods restarts node's kubelet with maxPods set to n (0: the kubelet's
+// default, 110) and waits until the node reports that capacity, so a test
+// can fill a node to its pod limit with a few pods. Running pods survive the
+// restart, as on a real node.
+func (c *Cluster) SetMaxPods(ctx context.Context, node string, n int) error {
+	k, err := c.nodeIndex(node)
+	if err != nil {
+		return err
+	}
+	resolv, err := resolvConf(c.l)
+	if err != nil {
+		return err
+	}
+	config, want := kubeletConfig(c.l, k, resolv), int64(110)
+	if n > 0 {
+		config += fmt.Sprintf("maxPods: %d\n", n)
+		want = int64(n)
+	}
+	if err := os.WriteFile(c.l.node(k, "kubelet.yaml"), []byte(config), 0o644); err != nil {
+		return err
+	}
+	if err := c.StopKubelet(ctx, node); err != nil {
+		return err
+	}
+	if err := c.StartKubelet(ctx, node); err != nil {
+		return err
+	}
+	cs, err := c.Clientset()
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, c.l, 60*time.Second, fmt.Sprintf("node %s to report %d pods of capacity", node, want),
+		func(ctx context.Context) (bool, error) {
+			n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			return n.Status.Capacity.Pods().Value() == want, nil
+		})
 }
 
 func (c *Cluster) nodeIndex(node string) (int, error) {
