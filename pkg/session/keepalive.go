@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
@@ -42,12 +43,12 @@ type keepAlive struct {
 func (s *Session) startKeepAlive(ctx context.Context, namespace string) *keepAlive {
 	k := &keepAlive{s: s, sweep: make(chan struct{})}
 	k.ctx, k.cancel = context.WithCancel(ctx)
-	go func() {
+	crash.Go(func() {
 		defer close(k.sweep)
 		if s.SweepLeftovers {
 			s.reportSweep(namespace, leftover.Sweep(k.ctx, s.Client, namespace, s.serverNow))
 		}
-	}()
+	}, s.crashed)
 	return k
 }
 
@@ -84,10 +85,10 @@ func (k *keepAlive) heartbeat(pod *corev1.Pod) {
 		reporter: k.s.Reporter,
 	}
 	k.hbDone = make(chan struct{})
-	go func() {
+	crash.Go(func() {
 		defer close(k.hbDone)
 		h.run(k.ctx)
-	}()
+	}, k.s.crashed)
 }
 
 // stop ends the heartbeat at once and gives the sweep at most sweepGrace to finish.

@@ -77,6 +77,9 @@ type Session struct {
 	// Zero means DefaultPickupTimeout; negative, never.
 	PickupTimeout time.Duration
 	Reporter      Reporter
+
+	// crashed cancels the session with a background goroutine's panic (see crash.Go).
+	crashed context.CancelCauseFunc
 }
 
 // Run runs the session and returns the remote command's exit status. err is non-nil only
@@ -84,6 +87,10 @@ type Session struct {
 // a command that exits non-zero is a successful session with a non-zero status.
 func (s *Session) Run(ctx context.Context) (exitCode int, err error) {
 	s.setDefaults()
+	// A panic in one of the session's goroutines ends the session with it as the error, so
+	// that the pod is deleted and the terminal restored as on any other failure.
+	ctx, s.crashed = context.WithCancelCause(ctx)
+	defer s.crashed(nil)
 	start := s.Clock.Now()
 	s.Pod.Heartbeat = podspec.FormatHeartbeat(start)
 	s.Pod.Annotations = mergeAnnotations(s.auditAnnotations(start), s.Pod.Annotations)

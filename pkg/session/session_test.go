@@ -23,6 +23,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
@@ -33,11 +34,17 @@ type fakeExecutor struct {
 	err  error
 	// before, when set, runs first: a test's stand-in for a command that takes a while.
 	before func()
+	// untilCancelled makes Exec return only when its context ends, as a stream cut by it.
+	untilCancelled bool
 }
 
-func (f *fakeExecutor) Exec(_ context.Context, req stream.Request) error {
+func (f *fakeExecutor) Exec(ctx context.Context, req stream.Request) error {
 	if f.before != nil {
 		f.before()
+	}
+	if f.untilCancelled {
+		<-ctx.Done()
+		return errors.New("stream cut")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -335,4 +342,26 @@ func TestDeleteFailureIsReportedWithTheCommandToRun(t *testing.T) {
 		!strings.Contains(w[1], "kubectl delete pod -n default node-shell-node-1-abcde (without a heartbeat, its container stops by itself within 45s)") {
 		t.Errorf("warnings = %q, want the retry notice, then the delete command and the self-expiry bound", w)
 	}
+}
+
+func TestPanicInTheHeartbeatEndsTheSessionAndDeletesThePod(t *testing.T) {
+	h := newHarness(t, running)
+	h.client.PrependReactor("patch", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		panic("heartbeat bug")
+	})
+	h.exec.untilCancelled = true
+	s := h.session("sleep", "60")
+	s.Pod.HeartbeatTimeout = 40 * time.Millisecond // a renewal every 10 ms
+	done := make(chan error, 1)
+	go func() { _, err := s.Run(context.Background()); done <- err }()
+	select {
+	case err := <-done:
+		var crashErr *crash.Error
+		if !errors.As(err, &crashErr) || !strings.Contains(err.Error(), "heartbeat bug") {
+			t.Fatalf("Run error = %v, want the heartbeat's panic as a *crash.Error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session went on after its heartbeat panicked")
+	}
+	h.assertNoPods(t)
 }

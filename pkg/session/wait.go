@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 )
 
@@ -28,7 +29,7 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 	defer giveUp(nil)
 	var seen atomic.Bool
 	if s.PickupTimeout > 0 {
-		go s.superviseKubelet(ctx, giveUp, pod.Spec.NodeName, &seen)
+		crash.Go(func() { s.superviseKubelet(ctx, giveUp, pod.Spec.NodeName, &seen) }, s.crashed)
 	}
 	s.Reporter.Progress(progressOf(pod))
 	pods := s.Client.CoreV1().Pods(pod.Namespace)
