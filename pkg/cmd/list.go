@@ -15,7 +15,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
@@ -126,11 +125,10 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(listTable(found.Pods, o.Now()), o.Out)
 }
 
-// printObject prints obj as -o asks, through kubectl's JSON printer. That printer leaves
-// DEL, C1 controls and bidi overrides in the cluster's strings raw, and kubectl's YAML
-// printer fails on DEL and C1 ("control characters are not allowed"), so anyone who may
-// annotate a pod could hide it from -o yaml. The JSON is escaped instead (the same value,
-// see termsafe.JSON) and the YAML made from it, as the YAML printer itself does.
+// printObject prints obj as -o asks, through kubectl's JSON printer, then escapes what the
+// printers leave raw (DEL, C1 controls, bidi overrides) as JSON or YAML escapes: the same
+// data (see termsafe.JSON and termsafe.YAML). kubectl's YAML printer even fails on DEL and
+// C1, which would let anyone who may annotate a pod hide it from -o yaml.
 func (o *ListOptions) printObject(obj runtime.Object) error {
 	printer, err := o.PrintFlags.ToPrinter("json")
 	if err != nil {
@@ -140,11 +138,13 @@ func (o *ListOptions) printObject(obj runtime.Object) error {
 	if err := printer.PrintObj(obj, &buf); err != nil {
 		return err
 	}
-	data := termsafe.JSON(buf.Bytes())
+	var data []byte
 	if o.Output == "yaml" {
-		if data, err = yaml.JSONToYAML(data); err != nil {
+		if data, err = termsafe.YAML(buf.Bytes()); err != nil {
 			return err
 		}
+	} else {
+		data = termsafe.JSON(buf.Bytes())
 	}
 	_, err = o.Out.Write(data)
 	return err

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,25 +21,20 @@ import (
 
 var listNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// shellPod is a node-shell pod on node, created age ago, last heartbeat hbAgo ago.
-func shellPod(ns, name, node string, age, hbAgo time.Duration, annotations map[string]string, status corev1.PodStatus) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: ns, Name: name, UID: k8stypes.UID("uid-" + name), ResourceVersion: "5",
-			CreationTimestamp: metav1.NewTime(listNow.Add(-age)),
-			Labels:            map[string]string{podspec.LabelManagedBy: podspec.ManagedByValue},
-			Annotations: map[string]string{
-				podspec.AnnotationNode: node, podspec.AnnotationHeartbeatTimeout: "45s",
-				podspec.AnnotationHeartbeat: podspec.FormatHeartbeat(listNow.Add(-hbAgo)),
-			},
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl-node-shell"}},
-		},
-		Spec:   corev1.PodSpec{NodeName: node},
-		Status: status,
+// shellPod is a node-shell pod on node as Build makes it, created age ago, whose client's
+// heartbeat the apiserver last recorded hbAgo ago.
+func shellPod(ns, suffix, node string, age, hbAgo time.Duration, annotations map[string]string, status corev1.PodStatus) *corev1.Pod {
+	p, err := podspec.Build(podspec.Spec{Node: node, Namespace: ns, HeartbeatTimeout: 45 * time.Second,
+		Heartbeat: podspec.FormatHeartbeat(listNow.Add(-hbAgo)), Annotations: annotations})
+	if err != nil {
+		panic(err)
 	}
-	for k, v := range annotations {
-		p.Annotations[k] = v
-	}
+	p.Name = p.GenerateName + suffix
+	p.UID, p.ResourceVersion = k8stypes.UID("uid-"+p.Name), "5"
+	p.CreationTimestamp = metav1.NewTime(listNow.Add(-age))
+	hb := metav1.NewTime(listNow.Add(-hbAgo))
+	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: podspec.FieldManager, Operation: metav1.ManagedFieldsOperationUpdate, Time: &hb}}
+	p.Status = status
 	return p
 }
 
@@ -54,11 +50,11 @@ var (
 // a foreign pod that must never show up.
 func leftoverCluster() *fake.Clientset {
 	return fake.NewClientset(
-		shellPod("ops", "node-shell-n1-alive", "n1", 5*time.Minute, 3*time.Second,
+		shellPod("ops", "alive", "n1", 5*time.Minute, 3*time.Second,
 			map[string]string{podspec.AnnotationUser: "alice", podspec.AnnotationCommand: "journalctl -u kubelet -f --since '1 hour ago' --no-pager"}, runningStatus),
-		shellPod("ops", "node-shell-n2-expired", "n2", 3*time.Hour, 2*time.Hour,
+		shellPod("ops", "expired", "n2", 3*time.Hour, 2*time.Hour,
 			map[string]string{podspec.AnnotationUser: "bob", podspec.AnnotationCommand: ""}, expiredStatus),
-		shellPod("kube-system", "node-shell-n3-stale", "n3", 26*time.Hour, 25*time.Hour, nil, runningStatus),
+		shellPod("kube-system", "stale", "n3", 26*time.Hour, 25*time.Hour, nil, runningStatus),
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "node-shell-lookalike", Labels: map[string]string{"app": "x"}},
 			Status: corev1.PodStatus{Phase: corev1.PodSucceeded}},
 	)
@@ -172,5 +168,96 @@ func TestGC(t *testing.T) {
 	out, errOut := run(false)
 	if out != "" || errOut != "No leftover node-shell pods (1 alive).\n" {
 		t.Errorf("second gc: stdout %q, stderr %q", out, errOut)
+	}
+}
+
+// hostileCluster has one expired node-shell pod whose annotations someone who may patch
+// pods filled with escape sequences: a window title and a clear screen as the user, text
+// hidden by a bidi override and a tab as the command, concealed text after the node name.
+func hostileCluster() *fake.Clientset {
+	p := shellPod("ops", "hostile", "n1", time.Hour, time.Hour, map[string]string{
+		podspec.AnnotationUser:    "\x1b]0;pwned\x07\x1b[2Jroot",
+		podspec.AnnotationCommand: "ls\u202e\tfdp.exe\x7f\u009b",
+	}, expiredStatus)
+	p.Annotations[podspec.AnnotationNode] = "n1\x1b[8m"
+	return fake.NewClientset(p)
+}
+
+// assertTerminalSafe fails if out holds anything but printable text and newlines.
+func assertTerminalSafe(t *testing.T, what, out string) {
+	t.Helper()
+	for _, r := range out {
+		if r != '\n' && !strconv.IsPrint(r) {
+			t.Errorf("%s holds %U, which can drive or disguise a terminal:\n%q", what, r, out)
+			return
+		}
+	}
+}
+
+func TestListTableEscapesAnnotations(t *testing.T) {
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := NewListOptions(streams)
+	o.scope.client, o.scope.namespace, o.scope.explicit, o.Now = hostileCluster(), "ops", true, func() time.Time { return listNow }
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := `NODE        NAMESPACE/NAME              USER                        AGE   COMMAND                       STATE
+n1\x1b[8m   ops/node-shell-n1-hostile   \x1b]0;pwned\a\x1b[2Jroot   60m   ls\u202e\tfdp.exe\x7f\u009b   expired
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+	assertTerminalSafe(t, "list's table", out.String())
+}
+
+// TestListJSONAndYAMLEscapeAnnotations: -o json and -o yaml write the hostile annotations
+// with escapes only, and they decode to exactly what is on the pod.
+func TestListJSONAndYAMLEscapeAnnotations(t *testing.T) {
+	pods, err := hostileCluster().CoreV1().Pods("ops").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pods.Items[0].Annotations
+	for _, format := range []string{"json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			streams, _, out, _ := genericiooptions.NewTestIOStreams()
+			o := NewListOptions(streams)
+			o.scope.client, o.scope.namespace, o.scope.explicit, o.Output = hostileCluster(), "ops", true, format
+			o.Now = func() time.Time { return listNow }
+			if err := o.Run(context.Background()); err != nil {
+				t.Fatalf("list -o %s: %v", format, err)
+			}
+			assertTerminalSafe(t, "list -o "+format, out.String())
+			data := out.Bytes()
+			if format == "yaml" {
+				if data, err = yaml.YAMLToJSON(data); err != nil {
+					t.Fatalf("output does not parse: %v\n%s", err, out.String())
+				}
+			}
+			var list struct{ Items []corev1.Pod }
+			if err := json.Unmarshal(data, &list); err != nil || len(list.Items) != 1 {
+				t.Fatalf("output does not parse to one pod (%v):\n%s", err, out.String())
+			}
+			if diff := cmp.Diff(want, list.Items[0].Annotations); diff != "" {
+				t.Errorf("annotations changed on the way (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestGCEscapesAnnotations(t *testing.T) {
+	for _, dryRun := range []bool{true, false} {
+		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		o := NewGCOptions(streams)
+		o.scope.client, o.scope.namespace, o.scope.explicit, o.DryRun = hostileCluster(), "ops", true, dryRun
+		o.Now = func() time.Time { return listNow }
+		if err := o.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		verb := map[bool]string{true: "would delete", false: "deleted"}[dryRun]
+		want := verb + ` pod ops/node-shell-n1-hostile on node n1\x1b[8m (expired: stopped by its watchdog: no heartbeat from the client)` + "\n"
+		if out.String() != want || errOut.Len() != 0 {
+			t.Errorf("gc (dry run %v) printed %q, stderr %q; want %q", dryRun, out.String(), errOut.String(), want)
+		}
 	}
 }

@@ -5,7 +5,6 @@ package termsafe
 
 import (
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -65,33 +64,3 @@ func printable(r rune, keep Keep) bool {
 }
 
 const hex = "0123456789abcdef"
-
-// JSON returns the JSON document data with every rune String would escape written as a
-// JSON \u escape instead, so that it decodes to the same value. encoding/json escapes C0
-// controls but leaves DEL, C1 controls and bidi overrides raw. JSON's whitespace (\t, \n,
-// \r) is kept: raw, it can only be between tokens. Bytes that are not UTF-8 become U+FFFD,
-// as encoding/json makes them.
-func JSON(data []byte) []byte {
-	out := make([]byte, 0, len(data))
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			out = appendJSONEscape(out, utf8.RuneError)
-		case r == '\t' || r == '\n' || r == '\r' || strconv.IsPrint(r):
-			out = append(out, data[i:i+size]...)
-		default:
-			out = appendJSONEscape(out, r)
-		}
-		i += size
-	}
-	return out
-}
-
-func appendJSONEscape(b []byte, r rune) []byte {
-	if r > 0xffff {
-		hi, lo := utf16.EncodeRune(r)
-		return appendJSONEscape(appendJSONEscape(b, hi), lo)
-	}
-	return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
-}

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
 )
 
 func TestString(t *testing.T) {
@@ -72,6 +75,57 @@ func TestJSON(t *testing.T) {
 	}
 }
 
+// hostile are values a tenant could put in an annotation, and how each reaches a terminal.
+var hostile = []string{
+	"\x1b]0;pwned\x07\x1b[2J", "\x7f", "\u0085", "\u009b2J", "user\u202etxt", "ro\u200bot", "\ufeff",
+	"tag\U000e0041", "a\u2028b", "tab\tcr\rlf\n", "Grüße 日本 🙂", "plain",
+}
+
+func TestYAML(t *testing.T) {
+	doc := map[string]any{"metadata": map[string]any{"name": "x", "annotations": map[string]string{}}, "spec": map[string]any{"n": 3, "list": []string{"a"}}}
+	for i, v := range hostile {
+		doc["metadata"].(map[string]any)["annotations"].(map[string]string)["k"+strconv.Itoa(i)] = v
+	}
+	data, err := json.MarshalIndent(doc, "", "    ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := yaml.JSONToYAML(data); err == nil {
+		t.Errorf("kubectl's way (sigs.k8s.io/yaml.JSONToYAML) now reads raw DEL and C1: YAML's escaping of its input may go")
+	}
+	out, err := YAML(data)
+	if err != nil {
+		t.Fatalf("YAML: %v", err)
+	}
+	t.Logf("%s", out)
+	checkSafe(t, string(data), string(out), Newline)
+	var back any
+	if err := yaml.Unmarshal(out, &back); err != nil {
+		t.Fatalf("output does not parse: %v\n%s", err, out)
+	}
+	var want any
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, back); diff != "" {
+		t.Errorf("YAML changed the data (-want +got):\n%s\n%s", diff, out)
+	}
+}
+
+// TestYAMLAsKubectlPrintsIt: a document with nothing to escape comes out exactly as
+// kubectl's YAML printer makes it.
+func TestYAMLAsKubectlPrintsIt(t *testing.T) {
+	data := []byte(`{"kind":"List","items":[{"metadata":{"name":"a","annotations":{"u":"Grüße 日本","c":"sh -c 'x\\y'"}},"n":1}]}`)
+	want, err := yaml.JSONToYAML(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := YAML(data)
+	if err != nil || string(got) != string(want) {
+		t.Errorf("YAML = %q, %v; want %q", got, err, want)
+	}
+}
+
 // checkSafe fails unless out holds only printable runes, plus the whitespace in keep.
 func checkSafe(t *testing.T, in, out string, keep Keep) {
 	t.Helper()
@@ -132,6 +186,33 @@ func FuzzJSON(f *testing.F) {
 		}
 		if before["k"] != after["k"] {
 			t.Fatalf("JSON changed the value: %q, then %q", before["k"], after["k"])
+		}
+	})
+}
+
+func FuzzYAML(f *testing.F) {
+	for _, s := range hostile {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		data, err := json.Marshal(map[string]string{"k": s, s: "v"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := YAML(data)
+		if err != nil {
+			t.Fatalf("YAML of %q: %v", data, err)
+		}
+		checkSafe(t, string(data), string(out), Newline)
+		var before, after map[string]string
+		if err := json.Unmarshal(data, &before); err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(out, &after); err != nil {
+			t.Fatalf("YAML of %q = %q does not parse: %v", data, out, err)
+		}
+		if diff := cmp.Diff(before, after); diff != "" {
+			t.Fatalf("YAML of %q = %q changed the data (-want +got):\n%s", data, out, diff)
 		}
 	})
 }
