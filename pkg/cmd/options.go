@@ -83,7 +83,7 @@ func NewNodeShellOptions(streams genericiooptions.IOStreams) *NodeShellOptions {
 // AddFlags puts the session flags and kubectl's global flags on cmd.
 func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Mode, "mode", o.Mode, "How to reach the node: chroot (the node's own files and binaries), nsenter (join PID 1's namespaces), container (stay in the container, node at /host)")
+	f.StringVar(&o.Mode, "mode", o.Mode, "How to reach the node: chroot (the node's own files and binaries), nsenter (join the host's namespaces: PID 1's, or the kubelet's where PID 1's are closed; refused when neither is provably the host's), container (stay in the container, node at /host)")
 	f.BoolVar(&o.Nsenter, "nsenter", o.Nsenter, "Shorthand for --mode=nsenter")
 	f.StringVar(&o.Image, "image", o.Image, fmt.Sprintf("Image of the node-shell pod (default %s, or $%s)", podspec.DefaultImage, ImageEnv))
 	f.StringVar(&o.ImagePullPolicy, "image-pull-policy", o.ImagePullPolicy, "Always, IfNotPresent or Never (default: IfNotPresent for a pinned tag, else Always)")
@@ -206,6 +206,9 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 	defer endSession(nil)
 	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity, endSession)
 	defer reporter.Done()
+	if err := o.chooseNamespace(ctx, reporter); err != nil {
+		return reporter.Explain(err)
+	}
 	if err := o.preflight(ctx, reporter); err != nil {
 		return reporter.Explain(err)
 	}

@@ -14,8 +14,10 @@ type Mode string
 const (
 	// ModeChroot runs the command as `chroot /host …`: the node's own binaries and files.
 	ModeChroot Mode = "chroot"
-	// ModeNsenter joins PID 1's mount, UTS, IPC, network and PID namespaces: the node as
-	// its init sees it, for distros where a chroot falls short (SELinux, immutable roots).
+	// ModeNsenter joins the host's mount, UTS, IPC, network and PID namespaces (PID 1's, or
+	// the kubelet's or containerd's where PID 1's are closed, each proven to be the host's
+	// first; see nsenterScript): the node as its init sees it, for distros where a chroot
+	// falls short (SELinux, immutable roots).
 	ModeNsenter Mode = "nsenter"
 	// ModeContainer stays in the container, the node's filesystem at /host: for tools the
 	// node lacks.
