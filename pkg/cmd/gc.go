@@ -17,12 +17,14 @@ import (
 var (
 	gcLong = templates.LongDesc(`
 		Delete node-shell pods that no session needs any more: pods whose container stopped
-		(no heartbeat from their client, or their maximum lifetime reached), pods whose client
-		has not renewed the heartbeat for longer than their timeout plus 2 minutes, and pods
-		stuck terminating.
+		(no heartbeat from their client, or their maximum lifetime reached), and pods whose
+		client has not renewed the heartbeat for longer than their watchdog's timeout plus 15
+		seconds, by the apiserver's clock (never a client's).
 
-		Only pods labelled app.kubernetes.io/managed-by=kubectl-node-shell are considered, and a
-		pod whose client is alive is never deleted. Each delete is guarded by the pod's UID and
+		Only pods node-shell built are considered: the label app.kubernetes.io/managed-by=
+		kubectl-node-shell is not enough (anyone who creates pods can set it), the pod must also
+		have node-shell's shape and no owner. A pod whose client is alive is never deleted, and
+		no delete overrides a pod's grace period. Each delete is guarded by the pod's UID and
 		resourceVersion: a pod that changed since it was judged is left for the next run. Every
 		namespace you may list pods in is searched, unless -n names one. Every session start
 		also does this, in the background, for its own namespace.`)

@@ -180,7 +180,7 @@ func listTable(pods []corev1.Pod, now time.Time) *metav1.Table {
 	for i := range pods {
 		p := &pods[i]
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
-			termsafe.String(podNode(p)),
+			termsafe.String(orDefault(podNode(p), "<none>")),
 			p.Namespace + "/" + p.Name,
 			orDefault(termsafe.String(p.Annotations[podspec.AnnotationUser]), "<unknown>"),
 			duration.HumanDuration(ageNow.Sub(p.CreationTimestamp.Time)),
