@@ -77,8 +77,10 @@ func SetupTerminal(o TerminalOptions) *Terminal {
 }
 
 // Run calls fn with the terminal in raw mode (when a TTY is used) and restores it when fn
-// returns or a termination signal arrives. Signals are not handled beyond the restore: the
-// caller's own handler cancels the session, so that its cleanup runs instead of os.Exit.
+// returns, panics, or a termination signal arrives (kubectl's interrupt package: SIGHUP,
+// SIGINT, SIGTERM, SIGQUIT). Signals are not handled beyond the restore: the caller's own
+// handler, for the same signals, cancels the session, so that its cleanup runs instead of
+// os.Exit; a signal it missed would leave the session running on a cooked terminal.
 func (t *Terminal) Run(fn func(resize remotecommand.TerminalSizeQueue) error) error {
 	if !t.TTY {
 		return fn(nil)
