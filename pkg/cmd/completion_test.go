@@ -262,6 +262,9 @@ func TestNodeArgumentStillReachesTheSessionCommand(t *testing.T) {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	err := root.ExecuteContext(ctx)
+	if ctx.Err() != nil { // a session still waiting fails at the deadline too: that is no answer
+		t.Fatalf("the session was still running after 30s against an apiserver that refuses everything: %v", err)
+	}
 	if err == nil || strings.Contains(err.Error(), "unknown command") {
 		t.Fatalf("err = %v (stderr %q), want the session's failure", err, errOut)
 	}

@@ -52,6 +52,7 @@ func ptyErr(t *testing.T) (*os.File, func() string) {
 		select {
 		case <-done:
 		case <-time.After(2 * time.Second):
+			t.Error("the pty still had output to read 2s after it was closed: what it showed may be cut short")
 		}
 		mu.Lock()
 		defer mu.Unlock()
