@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/preflight"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
@@ -19,16 +20,28 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 	}
 	r.Progress("checking access and node " + o.Node)
 	// Who the user is goes on the pod at create; asked alongside the checks, it costs no
-	// round trip of its own.
-	user := make(chan string, 1)
-	go func() { user <- session.WhoAmI(ctx, o.client) }()
+	// round trip of its own. Its panic is caught there and answered, or the wait would hang.
+	type answer struct {
+		user     string
+		panicked error
+	}
+	whoAmI := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.panicked = crash.Catch(func() { a.user = session.WhoAmI(ctx, o.client) })
+		whoAmI <- a
+	}()
 	node, err := preflight.Run(ctx, o.client, preflight.Target{
 		Namespace: o.namespace,
 		Node:      o.Node,
 		Access:    session.RequiredAccess(o.namespace),
 		Server:    o.restConfig.Host,
 	})
-	o.user = <-user
+	who := <-whoAmI
+	if who.panicked != nil {
+		return who.panicked
+	}
+	o.user = who.user
 	if err != nil {
 		return err
 	}
