@@ -35,9 +35,10 @@ const (
 )
 
 // StaleMargin is added to a pod's heartbeat timeout before a running pod counts as stale.
-// Both times are the apiserver's (see lastHeartbeat), so it only absorbs the delay of a
-// renewal through a slow apiserver, not any client's clock.
-const StaleMargin = time.Minute
+// Both times are the apiserver's (see lastHeartbeat), and the watchdog reads a heartbeat only
+// after the apiserver recorded it, so by timeout after the last record the watchdog itself
+// has given up; the margin absorbs the kubelet's delay in showing it the heartbeat file.
+const StaleMargin = 15 * time.Second
 
 // futureTolerance is how far ahead of the server's clock a recorded heartbeat may be (HA
 // apiservers' clocks differ a little) before the record is not believed.

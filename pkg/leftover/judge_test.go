@@ -68,7 +68,7 @@ func TestJudge(t *testing.T) {
 		{
 			name: "running, heartbeat older than the timeout but within the margin: alive",
 			pod:  ours(45*time.Second + StaleMargin),
-			want: Verdict{State: StateAlive, Reason: "heartbeat 1m45s ago"},
+			want: Verdict{State: StateAlive, Reason: "heartbeat 1m0s ago"},
 		},
 		{
 			name: "a heartbeat value written by a client clock hours off does not matter",
