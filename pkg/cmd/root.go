@@ -18,7 +18,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	root.Version = version.Get().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(NewCmdVersion(streams), NewCmdCompletion(streams))
-	root.AddCommand(NewCmdList(streams), NewCmdGC(streams))
+	root.AddCommand(NewCmdList(streams), NewCmdGC(streams), NewCmdSetup(streams))
 	return root
 }
 
