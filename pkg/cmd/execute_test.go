@@ -88,7 +88,7 @@ func TestPanicOnTheMainGoroutine(t *testing.T) {
 			t.Errorf("%q: status %d, cleanup ran %v, stdout %q; want %d after the cleanup, nothing on stdout", tc.args, status, cleaned, out, ExitFailure)
 		}
 		first, rest, _ := strings.Cut(errOut.String(), "\n")
-		if first != "error: internal error: assignment to entry in nil map (a bug in node-shell; -v shows where)" {
+		if first != "error: internal error: assignment to entry in nil map (a bug in node-shell; please report it)" {
 			t.Errorf("%q: first line %q", tc.args, first)
 		}
 		if hasStack := strings.Contains(rest, "panickyRoot"); hasStack != tc.wantStack {

@@ -233,11 +233,11 @@ func TestRedrawPanicEndsTheSession(t *testing.T) {
 func TestExplainShowsAPanicsStackOnlyWithV(t *testing.T) {
 	err := fmt.Errorf("exec: %w", &crash.Error{Value: "boom", Stack: []byte("goroutine 7 [running]:\ncmd.(*reporter).redrawOnce()")})
 	quiet := newReporter(io.Discard, false, 0, nil).Explain(err)
-	if msg := Message(quiet); msg != "error: exec: internal error: boom (a bug in node-shell; -v shows where)" {
+	if msg := Message(quiet); msg != "error: exec: internal error: boom (a bug in node-shell; please report it)" {
 		t.Errorf("without -v: %q, want one line", msg)
 	}
 	verbose := newReporter(io.Discard, false, 1, nil).Explain(err)
-	if msg := Message(verbose); !strings.HasSuffix(msg, "-v shows where)\ngoroutine 7 [running]:\ncmd.(*reporter).redrawOnce()") {
+	if msg := Message(verbose); !strings.HasSuffix(msg, "please report it)\ngoroutine 7 [running]:\ncmd.(*reporter).redrawOnce()") {
 		t.Errorf("with -v: %q, want the stack after the line", msg)
 	}
 }

@@ -17,7 +17,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("internal error: %v (a bug in node-shell; -v shows where)", e.Value)
+	return fmt.Sprintf("internal error: %v (a bug in node-shell; please report it)", e.Value)
 }
 
 // Unwrap is the panic's value when it is an error (a runtime error, for one).
