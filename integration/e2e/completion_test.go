@@ -34,16 +34,17 @@ func TestCompletionListsRealNodes(t *testing.T) {
 		t.Errorf("prefix 127.0.0.2 completes to %q", words)
 	}
 
-	words, _ = completions(e.NodeShell("__complete", nodes[0], "--", "/et").RunOK().Stdout)
-	if len(words) != 0 {
+	r := e.NodeShell("__complete", nodes[1], "--", "/et").RunOK()
+	if words, _ = completions(r.Stdout); len(words) != 0 {
 		t.Errorf("after NODE --, completions %q; want none (the command runs on the node)", words)
 	}
+	r.AssertNoSession(t) // completing a command line never starts it
 
 	kubeconfig, err := e.cluster.MintKubeconfig("completion-nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.NodeShell("__complete", "127.0.0.").WithKubeconfig(kubeconfig).WithTimeout(30 * time.Second).RunOK()
+	r = e.NodeShell("__complete", "127.0.0.").WithKubeconfig(kubeconfig).WithTimeout(30 * time.Second).RunOK()
 	if words, _ := completions(r.Stdout); len(words) != 0 {
 		t.Errorf("a user without access to nodes got completions %q", words)
 	}

@@ -131,4 +131,5 @@ func TestFailFastImageWithoutShell(t *testing.T) {
 	r := e.NodeShell("--image", noShellImage, "--pod-running-timeout", "2m", e.Nodes()[1], "--", "true").Run()
 	e.assertFailed(r, 10*time.Second, "the node-shell container on node "+e.Nodes()[1]+` cannot run in image "`+noShellImage+`" (StartError: exec: "/bin/sh"`,
 		"the image needs /bin/sh and sleep")
+	r.AssertOnNode(t, e.Nodes()[1])
 }

@@ -57,9 +57,11 @@ func TestFailFastUnknownNode(t *testing.T) {
 	typo := e.Nodes()[len(e.Nodes())-1] + "3" // 127.0.0.33: one edit from 127.0.0.3
 	r := e.NodeShell(typo, "--", "true").Run()
 	e.assertFailed(r, 3*time.Second, `node "`+typo+`" not found`, "did you mean "+e.Nodes()[len(e.Nodes())-1]+"?")
+	r.AssertNoSession(t)
 
 	r = e.NodeShell("no-such-node.example.com", "--", "true").Run()
 	e.assertFailed(r, 3*time.Second, `node "no-such-node.example.com" not found`, "kubectl get nodes")
+	r.AssertNoSession(t)
 }
 
 // TestFailFastImageNotFound: an image the registry does not have fails the session as
@@ -75,9 +77,11 @@ func TestFailFastImageNotFound(t *testing.T) {
 		}
 		return false
 	})
-	r := e.NodeShell("--image", image, "--pod-running-timeout", "2m", e.Nodes()[0], "--", "true").Run()
+	node := e.Nodes()[1]
+	r := e.NodeShell("--image", image, "--pod-running-timeout", "2m", node, "--", "true").Run()
 	exited := time.Now()
-	e.assertFailed(r, 20*time.Second, `node `+e.Nodes()[0]+` cannot pull image "`+image+`"`, "not found", "use --image with an image the node can pull")
+	e.assertFailed(r, 20*time.Second, `node `+node+` cannot pull image "`+image+`"`, "not found", "use --image with an image the node can pull")
+	r.AssertOnNode(t, node)
 	select {
 	case seen := <-reported:
 		lag := exited.Sub(seen.at)
@@ -91,14 +95,16 @@ func TestFailFastImageNotFound(t *testing.T) {
 }
 
 // TestFailFastPodSecurityRestricted: a namespace that enforces the restricted Pod
-// Security level refuses the pod at create; the message names the level and both fixes.
+// Security level refuses the pod at create; the message names the level and node-shell's
+// own namespace (trust_test.go checks it suggests nothing that weakens a policy).
 func TestFailFastPodSecurityRestricted(t *testing.T) {
 	e := newE2E(t)
 	e.labelNamespace("pod-security.kubernetes.io/enforce", "restricted")
 	r := e.NodeShell(e.Nodes()[0], "--", "true").Run()
 	e.assertFailed(r, 3*time.Second,
 		"Pod Security admission in namespace "+e.namespace+" refuses privileged pods (enforce=restricted:latest)",
-		"-n kube-system", "kubectl label namespace "+e.namespace+" pod-security.kubernetes.io/enforce=privileged")
+		"run sessions in node-shell's own namespace")
+	r.AssertNoSession(t)
 
 	// -v adds the apiserver's own words on a second line.
 	r = e.NodeShell("-v", "1", e.Nodes()[0], "--", "true").Run()
@@ -119,6 +125,7 @@ func TestFailFastNodeNotReady(t *testing.T) {
 	e.assertFailed(r, 20*time.Second,
 		"the kubelet on node "+node+" did not pick up the pod within 12s, and the node is not ready (Ready=Unknown for",
 		"NodeStatusUnknown: Kubelet stopped posting node status", "last heartbeat", "pick another node")
+	r.AssertOnNode(t, node)
 	if !strings.HasPrefix(string(r.Stderr), "warning: node "+node+" is not ready (Ready=Unknown") {
 		t.Errorf("stderr = %q, want a not-ready warning first", r.Stderr)
 	}
@@ -128,6 +135,7 @@ func TestFailFastNodeNotReady(t *testing.T) {
 
 	// While the node is down, a pod that someone else deletes ends the wait at once.
 	created := e.watchFirst(func(*corev1.Pod) bool { return true })
+	sessions := e.WatchSessionPods()
 	cmd := e.NodeShell("--pod-running-timeout", "2m", node, "--", "true").Command()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -138,7 +146,8 @@ func TestFailFastNodeNotReady(t *testing.T) {
 	var deleted time.Time
 	select {
 	case seen := <-created:
-		time.Sleep(time.Second) // let node-shell settle into its wait
+		// node-shell is in its wait once its watch on the pod has started.
+		e.waitAudit(10*time.Second, `"verb":"watch"`, `"stage":"ResponseStarted"`, `"userAgent":"kubectl-node_shell/`, seen.pod.Name)
 		deleted = time.Now()
 		if err := e.client.CoreV1().Pods(e.namespace).Delete(context.Background(), seen.pod.Name,
 			metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
@@ -152,6 +161,17 @@ func TestFailFastNodeNotReady(t *testing.T) {
 	t.Logf("node-shell exited %v after the pod was deleted: %v; stderr %q", lag.Round(time.Millisecond), err, stderr.String())
 	r = Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Status: cmd.ProcessState.ExitCode(), Elapsed: lag}
 	e.assertFailed(r, 2*time.Second, "was deleted while starting on node "+node, "try again")
+	sessions.AssertOnly(t, node)
+}
+
+// waitAudit waits until the audit log has an event that contains every one of substrings.
+func (e *E2E) waitAudit(timeout time.Duration, substrings ...string) {
+	e.t.Helper()
+	for deadline := time.Now().Add(timeout); e.auditCount(substrings...) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no audit event with %q after %v", substrings, timeout)
+		}
+	}
 }
 
 // TestProgressLineOnlyOnATerminal: on a terminal, stderr shows one line that redraws
@@ -159,11 +179,12 @@ func TestFailFastNodeNotReady(t *testing.T) {
 // pipe, or with -q, nothing but the command's output appears.
 func TestProgressLineOnlyOnATerminal(t *testing.T) {
 	e := newE2E(t)
-	node := e.Nodes()[0]
+	node := e.Nodes()[2]
 	term := e.NodeShell(node, "--", "echo", "remote-output").StartTerminal(24, 80)
 	if status := term.Wait(60 * time.Second); status != 0 {
 		t.Fatalf("status %d; terminal shows %q", status, term.Output())
 	}
+	term.AssertOnNode(t, node)
 	out := term.Output()
 	draws := regexp.MustCompile(`\r\x1b\[K([a-z][^\r\x1b]*) \((\d+\.\d)s\)`).FindAllStringSubmatch(out, -1)
 	times := map[string]bool{}
@@ -188,11 +209,13 @@ func TestProgressLineOnlyOnATerminal(t *testing.T) {
 	if status := term.Wait(60 * time.Second); status != 0 {
 		t.Fatalf("-q: status %d", status)
 	}
+	term.AssertOnNode(t, node)
 	if out := term.Output(); strings.TrimSpace(out) != "remote-output" {
 		t.Errorf("-q on a terminal shows %q, want only the command's output", out)
 	}
 
 	r := e.NodeShell(node, "--", "echo", "remote-output").RunOK()
+	r.AssertOnNode(t, node)
 	if len(r.Stderr) != 0 || string(r.Stdout) != "remote-output\n" {
 		t.Errorf("piped: stdout %q, stderr %q; want the output and an empty stderr", r.Stdout, r.Stderr)
 	}
@@ -342,6 +365,7 @@ func TestBadArgumentsSendNoRequest(t *testing.T) {
 		if r.Elapsed > time.Second {
 			t.Errorf("%q: took %v, want well under a second", tc.args, r.Elapsed)
 		}
+		r.AssertNoSession(t)
 	}
 	if n := e.auditLines(user) - before; n != 0 {
 		t.Errorf("%d audit event(s) from %s after bad arguments only, want none", n, user)

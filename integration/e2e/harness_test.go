@@ -187,6 +187,7 @@ type Result struct {
 	Stdout, Stderr []byte
 	Status         int
 	Elapsed        time.Duration
+	Sessions       []SessionPod // node-shell pods created during the run (nodes_test.go)
 }
 
 // Command returns the exec.Cmd for the invocation, for tests that drive the process
@@ -210,6 +211,8 @@ func (e *E2E) runCommand(cmd *exec.Cmd, timeout time.Duration) Result {
 	e.t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	sessions := e.WatchSessionPods()
+	defer sessions.Stop()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		e.t.Fatalf("start %s: %v", cmd.Path, err)
@@ -230,6 +233,7 @@ func (e *E2E) runCommand(cmd *exec.Cmd, timeout time.Duration) Result {
 		e.t.Fatalf("run %s: %v", cmd.Path, err)
 	}
 	e.t.Logf("%s %s → status %d in %v", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), r.Status, r.Elapsed.Round(time.Millisecond))
+	r.Sessions = sessions.Created(e.t)
 	return r
 }
 

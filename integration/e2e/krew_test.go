@@ -106,9 +106,12 @@ func TestKrewInstall(t *testing.T) {
 	if r.Status != 0 || !bytes.Equal(r.Stdout, hostname) {
 		t.Errorf("kubectl node-shell %s -- cat /etc/hostname: status %d, stdout %q (want %q), stderr %q", node, r.Status, r.Stdout, hostname, r.Stderr)
 	}
+	r.AssertOnNode(t, node)
+	node = e.Nodes()[len(e.Nodes())-1]
 	if r = kubectl("node-shell", "-n", e.namespace, node, "--", "sh", "-c", "exit 3"); r.Status != 3 {
 		t.Errorf("through kubectl, exit 3 became status %d; stderr %q", r.Status, r.Stderr)
 	}
+	r.AssertOnNode(t, node)
 
 	// Completion through kubectl: the caveats' cp puts the helper on PATH.
 	helpers, _ := filepath.Glob(filepath.Join(krewRoot, "store", "node-shell", "*", "kubectl_complete-node_shell"))

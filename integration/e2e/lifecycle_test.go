@@ -43,6 +43,7 @@ func TestKill9DuringCommandExpiresAndNextRunCleansUp(t *testing.T) {
 	arg := uniqueSleep()
 	run := e.NodeShell("--heartbeat-timeout", testHeartbeatTimeout.String(), node, "--", "sleep", arg).Start()
 	pod := e.waitSessionPod(30 * time.Second)
+	run.AssertOnNode(t, node)
 	sleeper := waitHostProcess(t, []string{"sleep", arg}, 30*time.Second)
 
 	killed := time.Now()
@@ -58,7 +59,7 @@ func TestKill9DuringCommandExpiresAndNextRunCleansUp(t *testing.T) {
 	e.assertExpiredByWatchdog(pod.Name)
 
 	// The next session in the namespace removes the pod object, beside its own work.
-	e.NodeShell(node, "--", "true").RunOK()
+	e.NodeShell(node, "--", "true").RunOK().AssertOnNode(t, node)
 	e.waitPodGone(pod.Name, 5*time.Second)
 }
 
@@ -72,6 +73,7 @@ func TestKill9WithTheDefaultTimeout(t *testing.T) {
 	arg := uniqueSleep()
 	run := e.NodeShell(e.Nodes()[0], "--", "sleep", arg).Start()
 	pod := e.waitSessionPod(30 * time.Second)
+	run.AssertOnNode(t, e.Nodes()[0])
 	sleeper := waitHostProcess(t, []string{"sleep", arg}, 30*time.Second)
 	killed := time.Now()
 	run.Signal(syscall.SIGKILL)
@@ -94,6 +96,7 @@ func TestKill9DuringInteractiveShellExpires(t *testing.T) {
 	node := e.Nodes()[1]
 	term := e.NodeShell("--heartbeat-timeout", testHeartbeatTimeout.String(), node).StartTerminal(24, 80)
 	pod := e.waitSessionPod(30 * time.Second)
+	term.AssertOnNode(t, node)
 	term.Send("echo READY-$((6*7))\n")
 	term.Expect("READY-42", 30*time.Second)
 
@@ -134,9 +137,11 @@ func TestKill9DuringInteractiveShellExpires(t *testing.T) {
 func TestLiveSessionOutlivesTheHeartbeatTimeout(t *testing.T) {
 	e := newE2E(t)
 	const timeout, runFor = 5 * time.Second, 16 * time.Second
-	run := e.NodeShell("--heartbeat-timeout", timeout.String(), e.Nodes()[2], "--",
+	node := e.Nodes()[2]
+	run := e.NodeShell("--heartbeat-timeout", timeout.String(), node, "--",
 		"sh", "-c", fmt.Sprintf("sleep %d; echo survived", int(runFor.Seconds()))).Start()
 	pod := e.waitSessionPod(30 * time.Second)
+	run.AssertOnNode(t, node)
 	status := run.Wait(runFor + time.Minute)
 	if status != 0 || run.Stdout() != "survived\n" {
 		t.Fatalf("status %d, stdout %q, stderr %q; want 0 and survived", status, run.Stdout(), run.Stderr())
@@ -156,6 +161,7 @@ func TestMaxLifetimeStopsTheSession(t *testing.T) {
 	arg := uniqueSleep()
 	run := e.NodeShell("--max-lifetime", "8s", e.Nodes()[2], "--", "sleep", arg).Start()
 	e.waitSessionPod(30 * time.Second)
+	run.AssertOnNode(t, e.Nodes()[2])
 	sleeper := waitHostProcess(t, []string{"sleep", arg}, 30*time.Second)
 	status := run.Wait(60 * time.Second)
 	t.Logf("session with --max-lifetime 8s ended after %.1fs with status %d; stderr %q", run.Elapsed().Seconds(), status, run.Stderr())
@@ -169,14 +175,17 @@ func TestMaxLifetimeStopsTheSession(t *testing.T) {
 // pod and exit 128+N; the exec'd process stops with the pod.
 func TestSignalsDeleteThePod(t *testing.T) {
 	e := newE2E(t)
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		sig  syscall.Signal
 		want int
 	}{{syscall.SIGTERM, 143}, {syscall.SIGHUP, 129}, {syscall.SIGINT, 130}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
+			e := e.For(t)
+			node := e.Nodes()[i%len(e.Nodes())]
 			arg := uniqueSleep()
-			run := e.NodeShell(e.Nodes()[0], "--", "sleep", arg).Start()
+			run := e.NodeShell(node, "--", "sleep", arg).Start()
 			pod := e.waitSessionPod(30 * time.Second)
+			run.AssertOnNode(t, node)
 			sleeper := waitHostProcess(t, []string{"sleep", arg}, 30*time.Second)
 			run.Signal(tc.sig)
 			if status := run.Wait(20 * time.Second); status != tc.want {
@@ -200,6 +209,7 @@ func TestAPIServerRestartDuringSession(t *testing.T) {
 	arg := uniqueSleep()
 	run := e.NodeShell("--heartbeat-timeout", "30s", node, "--", "sleep", arg).Start()
 	pod := e.waitSessionPod(30 * time.Second)
+	run.AssertOnNode(t, node) // now: the outage ends the recording watch
 	sleeper := waitHostProcess(t, []string{"sleep", arg}, 30*time.Second)
 
 	ctx := context.Background()
@@ -217,7 +227,7 @@ func TestAPIServerRestartDuringSession(t *testing.T) {
 	})
 	run.WaitStderr("cannot reach the cluster to delete pod "+e.namespace+"/"+pod.Name, 15*time.Second)
 	t.Logf("node-shell reported the outage %.1fs after the apiserver died", time.Since(stoppedAt).Seconds())
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // not a synchronisation: the outage lasts through several delete retries
 	if err := e.cluster.StartAPIServer(ctx); err != nil {
 		t.Fatalf("start apiserver: %v", err)
 	}
@@ -251,6 +261,7 @@ func TestDeleteSparesASameNamePodWithAnotherUID(t *testing.T) {
 	node := e.Nodes()[2]
 	run := e.NodeShell(node, "--", "sleep", uniqueSleep()).Start()
 	pod := e.waitSessionPod(30 * time.Second)
+	run.AssertOnNode(t, node) // before the newcomer, which carries our labels too
 
 	ctx := context.Background()
 	if err := e.client.CoreV1().Pods(e.namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
@@ -286,6 +297,7 @@ type Background struct {
 	exited         chan struct{}
 	status         int
 	elapsed        time.Duration
+	sessions       *SessionWatch
 }
 
 // Start starts the invocation with its output captured; the process is killed at cleanup
@@ -294,6 +306,7 @@ func (i *Invocation) Start() *Background {
 	i.e.t.Helper()
 	b := &Background{t: i.e.t, cmd: i.Command(), exited: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
+	b.sessions = i.e.WatchSessionPods()
 	b.start = time.Now()
 	if err := b.cmd.Start(); err != nil {
 		i.e.t.Fatalf("start plugin: %v", err)
@@ -352,6 +365,13 @@ func (b *Background) WaitStderr(want string, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// AssertOnNode fails t unless the plugin has created a pod by now, and every pod it created
+// is on node.
+func (b *Background) AssertOnNode(t testing.TB, node string) {
+	t.Helper()
+	b.sessions.AssertOnly(t, node)
 }
 
 func (b *Background) Stdout() string         { return b.stdout.String() }

@@ -34,12 +34,14 @@ func TestListAndGC(t *testing.T) {
 	// Expired: a session in the other namespace whose client is killed.
 	dead := e.NodeShell("-n", other, "--heartbeat-timeout", "5s", e.Nodes()[0], "--", "sleep", uniqueSleep()).Start()
 	deadPod := e.waitPodIn(other, 30*time.Second)
+	dead.AssertOnNode(t, e.Nodes()[0])
 	dead.Signal(syscall.SIGKILL)
 	dead.Wait(10 * time.Second)
 
 	// Alive: a session that keeps running.
 	live := e.NodeShell("--heartbeat-timeout", "10s", e.Nodes()[1], "--", "sleep", uniqueSleep()).Start()
 	livePod := e.waitSessionPod(30 * time.Second)
+	live.AssertOnNode(t, e.Nodes()[1])
 
 	// Stale: ours, running, with a heartbeat an hour old (its node never stopped it).
 	stale := bystanderPod("node-shell-stale", e.Nodes()[2])
@@ -138,12 +140,9 @@ func TestListAndGC(t *testing.T) {
 // and gc deletes the leftover there.
 func TestGCSearchesOnlyWhatTheUserMayList(t *testing.T) {
 	e := newE2E(t)
-	leftoverPod := bystanderPod("node-shell-ended", e.Nodes()[0])
-	leftoverPod.Labels = map[string]string{podspec.LabelManagedBy: podspec.ManagedByValue}
-	leftoverPod.Spec.Containers[0].Command = []string{"true"}
-	leftoverPod.Spec.RestartPolicy = corev1.RestartPolicyNever
-	created := e.createPod(leftoverPod)
-	e.waitPhase(created, corev1.PodSucceeded, 30*time.Second)
+	// A leftover gc owns: the pod node-shell builds, its client gone, stopped by its watchdog.
+	leftoverPod := e.createBuiltPod(podspec.Spec{Node: e.Nodes()[0], HeartbeatTimeout: 5 * time.Second})
+	e.waitContainerStopped(leftoverPod, 30*time.Second)
 
 	kubeconfig, err := e.cluster.MintKubeconfig("gc-user")
 	if err != nil {
@@ -155,10 +154,10 @@ func TestGCSearchesOnlyWhatTheUserMayList(t *testing.T) {
 	if !strings.Contains(string(r.Stderr), "only namespace "+e.namespace+" was searched") {
 		t.Errorf("stderr %q, want the warning that only %s was searched", r.Stderr, e.namespace)
 	}
-	if want := "deleted pod " + e.namespace + "/node-shell-ended"; !strings.Contains(string(r.Stdout), want) {
+	if want := "deleted pod " + e.namespace + "/" + leftoverPod.Name; !strings.Contains(string(r.Stdout), want) {
 		t.Errorf("stdout %q, want %q", r.Stdout, want)
 	}
-	e.waitPodGone("node-shell-ended", 5*time.Second)
+	e.waitPodGone(leftoverPod.Name, 5*time.Second)
 }
 
 // NodeShellAnyNamespace is NodeShell without the test's -n: for `list` and `gc`, which then

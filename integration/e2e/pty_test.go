@@ -22,6 +22,8 @@ type Terminal struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan struct{}
+	// sessions records the pods the plugin creates.
+	sessions *SessionWatch
 }
 
 // StartTerminal starts the invocation with stdin, stdout and stderr on a new pty of the
@@ -30,11 +32,12 @@ func (i *Invocation) StartTerminal(rows, cols uint16) *Terminal {
 	i.e.t.Helper()
 	cmd := i.Command()
 	cmd.Env = append(cmd.Env, "TERM=xterm")
+	sessions := i.e.WatchSessionPods()
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
 	if err != nil {
 		i.e.t.Fatalf("start plugin on a pty: %v", err)
 	}
-	term := &Terminal{t: i.e.t, cmd: cmd, ptmx: ptmx, done: make(chan struct{})}
+	term := &Terminal{t: i.e.t, cmd: cmd, ptmx: ptmx, done: make(chan struct{}), sessions: sessions}
 	go func() {
 		defer close(term.done)
 		buf := make([]byte, 4096)
@@ -56,6 +59,13 @@ func (i *Invocation) StartTerminal(rows, cols uint16) *Terminal {
 		ptmx.Close()
 	})
 	return term
+}
+
+// AssertOnNode fails t unless the plugin has created a pod by now, and every pod it created
+// is on node.
+func (term *Terminal) AssertOnNode(t testing.TB, node string) {
+	t.Helper()
+	term.sessions.AssertOnly(t, node)
 }
 
 // Send types s on the terminal.
@@ -121,11 +131,13 @@ func (term *Terminal) Wait(timeout time.Duration) int {
 // remote side, and `exit 3` ends the session with status 3.
 func TestInteractiveShell(t *testing.T) {
 	e := newE2E(t)
-	term := e.NodeShell(e.Nodes()[1]).StartTerminal(24, 80)
+	node := e.Nodes()[1]
+	term := e.NodeShell(node).StartTerminal(24, 80)
 
 	// Arithmetic in the command keeps the echo of what we typed from matching.
 	term.Send("echo ready-$((40+2))\r")
 	term.Expect("ready-42", 60*time.Second)
+	term.AssertOnNode(t, node)
 
 	host, _ := os.Hostname()
 	term.Send("echo host=$(hostname)=\r")
@@ -134,8 +146,9 @@ func TestInteractiveShell(t *testing.T) {
 	term.Send("stty size\r")
 	term.Expect("24 80", 10*time.Second)
 	term.Resize(33, 101)
-	// SIGWINCH → resize queue → exec stream: allow a moment, then ask.
-	time.Sleep(300 * time.Millisecond)
+	// SIGWINCH → resize queue → exec stream → the remote pty: the shell polls until it arrives.
+	term.Send("until [ \"$(stty size)\" = '33 101' ]; do sleep 0.05; done; echo resized-$((30+3))\r")
+	term.Expect("resized-33", 10*time.Second)
 	term.Send("stty size\r")
 	term.Expect("33 101", 10*time.Second)
 

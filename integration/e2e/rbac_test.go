@@ -35,7 +35,7 @@ func TestRBACPreflight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := e.Nodes()[0]
+	node := e.Nodes()[1]
 	podRequests := func() int { return e.auditLines(user, `"resource":"pods"`) }
 
 	// No access at all.
@@ -43,12 +43,14 @@ func TestRBACPreflight(t *testing.T) {
 	e.assertFailed(r, 3*time.Second,
 		"you are not allowed to create pods, watch pods, delete pods, patch pods, create pods/exec in namespace "+e.namespace+" and get nodes (cluster-wide)",
 		"docs/rbac.md", "or use a namespace where you have them (-n)")
+	r.AssertNoSession(t)
 
 	// Everything but pods/exec.
 	e.grant(user, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "watch", "delete", "patch"}})
 	e.waitAllowed(kubeconfig, authorizationv1.ResourceAttributes{Verb: "delete", Resource: "pods", Namespace: e.namespace})
 	r = e.NodeShell(node, "--", "true").WithKubeconfig(kubeconfig).Run()
 	e.assertFailed(r, 3*time.Second, "you are not allowed to create pods/exec in namespace "+e.namespace+";", "docs/rbac.md")
+	r.AssertNoSession(t)
 	if n := podRequests(); n != 0 {
 		t.Errorf("%d pod request(s) from %s although preflight failed, want none", n, user)
 	}
@@ -66,6 +68,7 @@ func TestRBACPreflight(t *testing.T) {
 	e.waitAllowed(kubeconfig, authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: e.namespace})
 	e.waitAllowed(kubeconfig, authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes"})
 	r = e.NodeShell(node, "--", "cat", "/proc/sys/kernel/hostname").WithKubeconfig(kubeconfig).RunOK()
+	r.AssertOnNode(t, node)
 	if len(r.Stdout) == 0 {
 		t.Errorf("no output from the command")
 	}

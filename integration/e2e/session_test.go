@@ -36,6 +36,7 @@ func TestExitStatusPassesThrough(t *testing.T) {
 		if r.Status != tc.status {
 			t.Errorf("%v on %s: status %d, want %d; stderr: %s", tc.args, node, r.Status, tc.status, r.Stderr)
 		}
+		r.AssertOnNode(t, node)
 	}
 }
 
@@ -48,12 +49,14 @@ func TestStdinIsBinarySafeAndStreamsAreSeparate(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.NodeShell(e.Nodes()[1], "--", "cat").WithStdin(bytes.NewReader(payload)).RunOK()
+	r.AssertOnNode(t, e.Nodes()[1])
 	if got, want := sha256.Sum256(r.Stdout), sha256.Sum256(payload); got != want {
 		t.Errorf("stdout: %d bytes, sha256 %s; want %d bytes, sha256 %s",
 			len(r.Stdout), hex.EncodeToString(got[:]), len(payload), hex.EncodeToString(want[:]))
 	}
 
 	r = e.NodeShell(e.Nodes()[0], "--", "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3").Run()
+	r.AssertOnNode(t, e.Nodes()[0])
 	if r.Status != 3 || string(r.Stdout) != "to-stdout\n" || !strings.Contains(string(r.Stderr), "to-stderr") ||
 		strings.Contains(string(r.Stderr), "to-stdout") {
 		t.Errorf("status %d, stdout %q, stderr %q; want 3, exactly %q, and to-stderr on stderr only", r.Status, r.Stdout, r.Stderr, "to-stdout\n")
@@ -74,7 +77,7 @@ func TestTarThroughStdin(t *testing.T) {
 		tw.Write([]byte(body))
 	}
 	tw.Close()
-	e.NodeShell(e.Nodes()[2], "--", "tar", "x", "-C", dest).WithStdin(&archive).RunOK()
+	e.NodeShell(e.Nodes()[2], "--", "tar", "x", "-C", dest).WithStdin(&archive).RunOK().AssertOnNode(t, e.Nodes()[2])
 	for name, body := range files {
 		got, err := os.ReadFile(filepath.Join(dest, name))
 		if err != nil || string(got) != body {
@@ -92,14 +95,16 @@ func TestModesReachTheNode(t *testing.T) {
 	if err := os.WriteFile(marker, []byte(want), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	node := e.Nodes()[0]
+	node := e.Nodes()[1]
 
 	r := e.NodeShell(node, "--", "cat", marker).RunOK()
+	r.AssertOnNode(t, node)
 	if string(r.Stdout) != want {
 		t.Errorf("chroot mode: cat %s = %q, want %q", marker, r.Stdout, want)
 	}
 
 	r = e.NodeShell("--mode", "container", node, "--", "sh", "-c", "cat /host"+marker+"; test ! -e "+marker).RunOK()
+	r.AssertOnNode(t, node)
 	if string(r.Stdout) != want {
 		t.Errorf("container mode: /host%s = %q, want %q", marker, r.Stdout, want)
 	}
@@ -117,6 +122,7 @@ func TestModesReachTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = e.NodeShell("--nsenter", node, "--", "sh", "-c", "readlink /proc/self/ns/mnt; readlink /proc/self/ns/pid; cat /proc/1/cmdline; echo; cat "+marker).RunOK()
+	r.AssertOnNode(t, node)
 	got := strings.SplitN(string(r.Stdout), "\n", 4)
 	wantLines := []string{hostMnt, hostPID, strings.TrimRight(string(hostInit), "\x00"), want}
 	if len(got) != 4 || got[0] != wantLines[0] || got[1] != wantLines[1] || strings.TrimRight(got[2], "\x00") != wantLines[2] || got[3] != wantLines[3] {
@@ -149,6 +155,7 @@ func TestTaintedAndCordonedNode(t *testing.T) {
 		t.Fatalf("node %s was not cordoned and tainted: %+v", node, n.Spec)
 	}
 	r := e.NodeShell(node, "--", "cat", "/proc/sys/kernel/hostname").RunOK()
+	r.AssertOnNode(t, node)
 	if host, _ := os.Hostname(); strings.TrimSpace(string(r.Stdout)) != host {
 		t.Errorf("hostname on %s = %q, want %q", node, r.Stdout, host)
 	}
