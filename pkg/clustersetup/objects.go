@@ -22,7 +22,7 @@ import (
 const (
 	// Namespace is where setup puts sessions, and where node-shell sends them when the
 	// user names no namespace and it exists with LabelDedicated.
-	Namespace = "node-shell"
+	Namespace = podspec.DedicatedNamespace
 	// Name is the name of every object setup makes, so one `kubectl get` per kind finds it.
 	Name = "kubectl-node-shell"
 	// FieldManager owns the fields setup applies (server-side apply).

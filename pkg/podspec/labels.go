@@ -47,6 +47,10 @@ const (
 // cleanup judges a session's liveness by that time, never by a client's clock.
 const FieldManager = "kubectl-node-shell"
 
+// DedicatedNamespace is the namespace `kubectl node-shell setup` makes for sessions, where
+// only node admins have rights; sessions go there when -n is not given and it exists.
+const DedicatedNamespace = "node-shell"
+
 // ManagedBySelector selects every pod this plugin creates.
 const ManagedBySelector = LabelManagedBy + "=" + ManagedByValue
 
