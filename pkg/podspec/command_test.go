@@ -102,6 +102,7 @@ func runNsenterScript(t *testing.T, env []string, command ...string) scriptRun {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, busybox, ExecCommand(ModeNsenter, command, "")...)
 	cmd.Env = append([]string{"PATH=" + t.TempDir(), "NODE_SHELL_NSENTER=" + filepath.Join(bin, "nsenter")}, env...)
+	cmd.WaitDelay = 2 * time.Second // the timeout ends Run even if a child holds the pipes open
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

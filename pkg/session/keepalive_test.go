@@ -73,7 +73,11 @@ func TestHeartbeatRenewsEveryInterval(t *testing.T) {
 		waitFor(t, "a renewal", func() bool { return len(patches(t, client)) == i })
 	}
 	cancel()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the heartbeat still runs 5s after its context ended")
+	}
 
 	want := []map[string]any{
 		{"metadata": map[string]any{"uid": "uid-1", "annotations": map[string]any{podspec.AnnotationHeartbeat: "2026-03-01T12:00:15.000Z"}}},

@@ -228,7 +228,14 @@ func TestRunCancelledReturnsCauseAndCleansUp(t *testing.T) {
 	cause := errors.New("interrupted by terminated")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	time.AfterFunc(50*time.Millisecond, func() { cancel(cause) })
-	_, err := h.session("true").Run(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := h.session("true").Run(ctx); done <- err }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still waits 10s after it was cancelled")
+	}
 	if !errors.Is(err, cause) {
 		t.Fatalf("Run error = %v, want the cancellation cause", err)
 	}
