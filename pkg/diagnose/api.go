@@ -127,7 +127,21 @@ func ExecProblem(err error, namespace, pod, node string) *Problem {
 		p := MissingAccess(namespace, []Permission{{Verb: "create", Resource: "pods/exec", Namespace: namespace}})
 		p.Detail, p.Err = msg, err
 		return p
-	case strings.Contains(msg, "error dialing backend") || strings.Contains(msg, ":10250"):
+	case kubeletHop(msg) && strings.Contains(msg, "x509: "):
+		return &Problem{
+			Cause: fmt.Sprintf("the apiserver rejects the serving certificate of the kubelet on node %s (%s): the kubelet's certificate is at fault, not your credentials",
+				node, x509Reason(msg)),
+			Fix:    fmt.Sprintf("renew the kubelet's serving certificate on node %s through %s (or approve its pending CSR: kubectl get csr), signed by the CA the apiserver trusts (--kubelet-certificate-authority) and naming the node's address", node, nodeConsole),
+			Detail: msg, Err: err,
+		}
+	case kubeletHop(msg) && strings.Contains(msg, "remote error: tls: "):
+		return &Problem{
+			Cause: fmt.Sprintf("the kubelet on node %s refuses the apiserver's client certificate (%s): a certificate between the apiserver and the kubelet is at fault, not your credentials",
+				node, condense(msg[strings.Index(msg, "remote error: tls: "):])),
+			Fix:    "the kubelet's client CA (authentication.x509.clientCAFile) must trust the apiserver's --kubelet-client-certificate; fix it through " + nodeConsole,
+			Detail: msg, Err: err,
+		}
+	case kubeletHop(msg):
 		return &Problem{
 			Cause:  fmt.Sprintf("the apiserver cannot reach the kubelet on node %s to exec: %s", node, condense(msg)),
 			Fix:    "the kubelet's port (10250) must be reachable from the control plane; check the node's firewall and the kubelet",
@@ -139,6 +153,20 @@ func ExecProblem(err error, namespace, pod, node string) *Problem {
 		Fix:    "try again; a proxy or load balancer in front of the apiserver may cut long or idle connections",
 		Detail: msg, Err: err,
 	}
+}
+
+// kubeletHop reports an error of the apiserver's connection to a kubelet (exec, logs and
+// port-forward go through it), as opposed to the client's own connection to the apiserver:
+// the apiserver's "Internal error occurred: error sending request: Post https://NODE:10250/exec/…".
+func kubeletHop(msg string) bool {
+	return strings.Contains(msg, "error dialing backend") || strings.Contains(msg, ":10250") ||
+		strings.Contains(msg, "Internal error occurred: error sending request")
+}
+
+// x509Reason keeps what Go's verifier says is wrong with a certificate: "x509: certificate
+// has expired or is not yet valid: …", "x509: certificate signed by unknown authority".
+func x509Reason(msg string) string {
+	return condense(msg[strings.Index(msg, "x509: "):])
 }
 
 // KubeconfigProblem explains a kubeconfig that cannot be used; no request has been sent.

@@ -36,10 +36,13 @@ func NodeNotReady(node *corev1.Node, now time.Time) string {
 // KubeletAway explains a pod that the kubelet of a not-ready node did not pick up: there
 // is no point waiting for a kubelet that does not post status.
 func KubeletAway(node *corev1.Node, waited time.Duration, now time.Time) *Problem {
+	if cond := readyCondition(node); cond != nil && cond.Status == corev1.ConditionFalse && RuntimeDown(cond.Message) {
+		return runtimeDownProblem(node, cond, now) // the runtime, not the kubelet, is what to fix
+	}
 	return &Problem{
 		Cause: fmt.Sprintf("the kubelet on node %s did not pick up the pod within %s, and the node is not ready (%s)",
 			node.Name, waited.Round(time.Second), describeReady(readyCondition(node), now)),
-		Fix: "the kubelet is down or cut off from the apiserver: check it from the node's console or cloud provider, or pick another node",
+		Fix: "the kubelet is down or cut off from the apiserver: check it through " + nodeConsole + ", or pick another node",
 	}
 }
 

@@ -83,6 +83,13 @@ func runtimeReason(msg string) string {
 func waitingProblem(pod *corev1.Pod, cs corev1.ContainerStatus) *Problem {
 	w := cs.State.Waiting
 	node := pod.Spec.NodeName
+	if RuntimeDown(w.Message) { // a pull or a create cut off by a runtime that died: not the image's fault
+		return &Problem{
+			Cause:  fmt.Sprintf("the container runtime on node %s does not answer the kubelet (%s: %s)", node, w.Reason, condense(w.Message)),
+			Fix:    runtimeFix,
+			Detail: w.Message,
+		}
+	}
 	switch w.Reason {
 	case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull":
 		fix := "use --image with an image the node can pull"

@@ -22,7 +22,8 @@ import (
 //
 // Not listed, because a session goes on without them: the SelfSubjectReview that names
 // the user in the audit annotations (every authenticated user may make one), and the
-// sweep of leftover pods (list pods), which is best effort.
+// sweep of leftover pods (list pods), which is best effort, and the watches on the node's
+// Lease, the node and the pod's events (nodewatch.go), which only make a failure faster.
 func RequiredAccess(namespace string) []authorizationv1.ResourceAttributes {
 	pods := func(verb, sub string) authorizationv1.ResourceAttributes {
 		return authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb, Resource: "pods", Subresource: sub}

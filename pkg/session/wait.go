@@ -20,7 +20,8 @@ import (
 
 // waitRunning watches the pod from the version the create returned (one request, no list,
 // no polling) until its container runs, and fails as soon as the pod's state says it never
-// will. The watch resumes from the last version seen if the connection drops.
+// will. The watch resumes from the last version seen if the connection drops. If the pod
+// is slow to run, the node's health is watched too (watchNodeHealth).
 func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.PodRunningTimeout)
@@ -31,6 +32,8 @@ func (s *Session) waitRunning(ctx context.Context, pod *corev1.Pod) error {
 	if s.PickupTimeout > 0 {
 		crash.Go(func() { s.superviseKubelet(ctx, giveUp, pod.Spec.NodeName, &seen) }, s.crashed)
 	}
+	delay := healthWatchDelay
+	crash.Go(func() { s.watchNodeHealth(ctx, giveUp, pod, delay) }, s.crashed)
 	s.Reporter.Progress(progressOf(pod))
 	pods := s.Client.CoreV1().Pods(pod.Namespace)
 	selector := fields.OneTermEqualSelector("metadata.name", pod.Name).String()
