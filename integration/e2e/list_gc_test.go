@@ -81,9 +81,9 @@ func TestListAndGC(t *testing.T) {
 	r := e.NodeShellAnyNamespace("list").RunOK()
 	states := listStates(string(r.Stdout), e.namespace, other)
 	want := map[string]string{
-		other + "/" + deadPod.Name:        "expired",
-		e.namespace + "/" + livePod.Name:  "alive",
-		e.namespace + "/" + stalePod.Name: "stale",
+		other + "/" + deadPod.Name:           "expired",
+		e.namespace + "/" + livePod.Name:     "alive",
+		e.namespace + "/" + stalePod.Name:    "stale",
 		e.namespace + "/" + labelledPod.Name: "foreign",
 	}
 	if diff := cmp.Diff(want, states); diff != "" {

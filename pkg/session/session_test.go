@@ -22,8 +22,8 @@ import (
 	utilexec "k8s.io/client-go/util/exec"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
