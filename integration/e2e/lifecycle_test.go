@@ -239,7 +239,7 @@ func TestAPIServerRestartDuringSession(t *testing.T) {
 	if status != 255 {
 		t.Errorf("status %d, want 255 (the session broke)", status)
 	}
-	if lines := strings.Count(strings.TrimSpace(run.Stderr()), "\n") + 1; lines > 2 {
+	if lines := strings.Count(strings.TrimSpace(withoutSharedNamespaceNotice(run.Stderr())), "\n") + 1; lines > 2 {
 		t.Errorf("%d lines on stderr, want the retry notice and the error", lines)
 	}
 	if strings.Contains(run.Stderr(), "remove it with") {
