@@ -6,11 +6,9 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-)
 
-// DedicatedNamespace is the namespace `kubectl node-shell setup` makes for sessions, where
-// only node admins have rights: the safe place to send a user whom a policy refused.
-const DedicatedNamespace = "node-shell"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
 
 // CreateProblem explains why the apiserver refused to create the session's pod.
 func CreateProblem(err error, namespace, node string) *Problem {
@@ -30,13 +28,13 @@ func CreateProblem(err error, namespace, node string) *Problem {
 		return &Problem{
 			Cause: fmt.Sprintf("Pod Security admission in namespace %s refuses privileged pods (%s)", namespace, podSecurityLevel(msg)),
 			Fix: fmt.Sprintf("run sessions in node-shell's own namespace, which only node admins may use: -n %s (a cluster admin creates it once with kubectl node-shell setup)",
-				DedicatedNamespace),
+				podspec.DedicatedNamespace),
 			Detail: msg, Err: err,
 		}
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
 		return &Problem{
 			Cause:  fmt.Sprintf("an admission webhook refused the pod in namespace %s: %s", namespace, condense(forbiddenReason(msg))),
-			Fix:    fmt.Sprintf("run sessions in node-shell's own namespace (-n %s, made by kubectl node-shell setup); if the policy refuses it there too, ask the policy's owner to exempt that namespace for the node admins' users or groups, never a label", DedicatedNamespace),
+			Fix:    fmt.Sprintf("run sessions in node-shell's own namespace (-n %s, made by kubectl node-shell setup); if the policy refuses it there too, ask the policy's owner to exempt that namespace for the node admins' users or groups, never a label", podspec.DedicatedNamespace),
 			Detail: msg, Err: err,
 		}
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "exceeded quota"):

@@ -5,11 +5,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-)
 
-// CriticalPriorityClass is the priority class that lets a session displace another pod
-// (podspec.CriticalPriorityClass; diagnose does not import podspec).
-const CriticalPriorityClass = "system-node-critical"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
 
 // Waiting reasons after which a container will not start without someone changing something.
 var fatalWaitingReasons = map[string]bool{
@@ -139,7 +137,7 @@ func terminalPhase(pod *corev1.Pod) *Problem {
 			Cause: fmt.Sprintf("node %s is at its pod limit (%s: %s); no pod was evicted for the session",
 				node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
 			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or free a pod slot on the node",
-				CriticalPriorityClass),
+				podspec.CriticalPriorityClass),
 			Detail: msg,
 		}
 	case strings.HasPrefix(reason, "OutOf"):
@@ -147,13 +145,13 @@ func terminalPhase(pod *corev1.Pod) *Problem {
 			Cause: fmt.Sprintf("node %s has no room for the session pod's requests (%s: %s); no pod was evicted for the session",
 				node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
 			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or free resources on the node",
-				CriticalPriorityClass),
+				podspec.CriticalPriorityClass),
 			Detail: msg,
 		}
 	case reason == "Evicted":
 		return &Problem{
 			Cause:  fmt.Sprintf("node %s evicted the pod (%s)", node, condense(msg)),
-			Fix:    fmt.Sprintf("the node is under resource pressure; free resources, or pass --priority-class %s so the kubelet evicts the session pod last", CriticalPriorityClass),
+			Fix:    fmt.Sprintf("the node is under resource pressure; free resources, or pass --priority-class %s so the kubelet evicts the session pod last", podspec.CriticalPriorityClass),
 			Detail: msg,
 		}
 	case reason == "NodeShutdown" || reason == "Terminated" && strings.Contains(strings.ToLower(msg), "shut"):
