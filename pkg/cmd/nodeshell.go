@@ -18,7 +18,12 @@ var (
 		RBAC decides who gets in; no SSH keys are involved.
 
 		The exit status is the remote command's. node-shell's own failures exit with 255, and a
-		session ended by a signal exits with 128 + the signal's number.`)
+		session ended by a signal exits with 128 + the signal's number.
+
+		With several nodes, -l SELECTOR or --all, the command runs on every node, --parallel at
+		a time: stdin goes to each node, output lines are prefixed with the node's name, and a
+		summary follows on stderr. The exit status is 0 when the command exited 0 everywhere,
+		255 when node-shell could not run it on some node, else the highest status it exited with.`)
 
 	nodeShellExample = templates.Examples(`
 		# Open an interactive login shell on a node
@@ -34,14 +39,17 @@ var (
 		%[1]s --nsenter NODE
 
 		# Stay in the container, with the node's filesystem at /host (tools the node lacks)
-		%[1]s --mode container --image my-registry/toolbox:1.0 NODE`)
+		%[1]s --mode container --image my-registry/toolbox:1.0 NODE
+
+		# Run a script on every node of a pool, each node's output in its own files
+		%[1]s -l pool=gpu --output-dir ./out -- sh < check.sh`)
 )
 
 // NewCmdNodeShell returns the root command: `kubectl node-shell NODE [-- COMMAND [ARGS...]]`.
 func NewCmdNodeShell(streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewNodeShellOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "node-shell NODE [-- COMMAND [args...]]",
+		Use:                   "node-shell NODE [-- COMMAND [args...]] | (NODE... | -l SELECTOR | --all) -- COMMAND [args...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Open a root shell or run a command on a Kubernetes node",
 		Long:                  nodeShellLong,

@@ -15,9 +15,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/fleet"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/serverclock"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
@@ -35,6 +35,14 @@ type NodeShellOptions struct {
 
 	Node    string
 	Command []string
+	// Nodes are the node names given; a fleet when there are several (see fleet.go).
+	Nodes []string
+
+	Selector  string
+	All       bool
+	Parallel  int
+	OutputDir string
+	Output    string
 
 	Mode              string
 	Nsenter           bool
@@ -52,11 +60,13 @@ type NodeShellOptions struct {
 	RecordCommand     bool
 
 	// Derived in Complete.
-	ttyChanged bool
-	mode       podspec.Mode
-	namespace  string
-	restConfig *rest.Config
-	client     kubernetes.Interface
+	ttyChanged   bool
+	stdinChanged bool
+	fleet        bool
+	entry        podspec.Entry
+	namespace    string
+	restConfig   *rest.Config
+	client       kubernetes.Interface
 	// serverClock reads the apiserver's time off every response (leftovers are judged by it).
 	serverClock *serverclock.Clock
 	// user is who the apiserver says we are (preflight), for the pod's audit annotation.
@@ -77,6 +87,7 @@ func NewNodeShellOptions(streams genericiooptions.IOStreams) *NodeShellOptions {
 		HeartbeatTimeout:  podspec.DefaultHeartbeatTimeout,
 		MaxLifetime:       podspec.DefaultMaxLifetime,
 		Stdin:             true,
+		Parallel:          fleet.DefaultParallel,
 	}
 }
 
@@ -97,6 +108,11 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print nothing but the command's own output")
 	f.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Verbosity: 1 adds details to errors")
 	f.BoolVar(&o.RecordCommand, "record-command", o.RecordCommand, "Write the whole command line on the pod (annotation kubectl-node-shell.io/command); by default only the program is, since anyone who may get pods can read it")
+	f.StringVarP(&o.Selector, "selector", "l", o.Selector, "Run on every node this label selector matches (a fleet: needs a command after --)")
+	f.BoolVar(&o.All, "all", o.All, "Run on every node of the cluster (a fleet: needs a command after --)")
+	f.IntVar(&o.Parallel, "parallel", o.Parallel, "How many nodes of a fleet run at once")
+	f.StringVar(&o.OutputDir, "output-dir", o.OutputDir, "Write each node's output to DIR/NODE/stdout, stderr and exit-status instead of prefixed lines")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "json: print the fleet's results (each node's status, cause and output) as JSON on stdout")
 	o.configFlags.AddFlags(f)
 }
 
@@ -109,13 +125,20 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 		before, after = args[:dash], args[dash:]
 	}
 	switch {
-	case len(before) == 0:
-		return usageError(cmd, "a node name is required: kubectl node-shell NODE [-- COMMAND]")
-	case len(before) > 1:
+	case len(before) == 0 && o.Selector == "" && !o.All:
+		return usageError(cmd, "a node name is required: kubectl node-shell NODE [-- COMMAND], or -l SELECTOR / --all -- COMMAND")
+	case len(before) > 1 && dash < 0:
 		return usageError(cmd, "put the command after --: kubectl node-shell %s -- %s", before[0], strings.Join(before[1:], " "))
+	case len(before) > 0 && (o.Selector != "" || o.All):
+		return usageError(cmd, "give node names or -l/--all, not both")
 	}
-	o.Node = before[0]
+	o.Nodes = before
+	if len(before) == 1 {
+		o.Node = before[0]
+	}
 	o.Command = after
+	o.fleet = len(before) != 1 || o.OutputDir != "" || o.Output != ""
+	o.stdinChanged = cmd.Flags().Changed("stdin")
 	o.ttyChanged = cmd.Flags().Changed("tty")
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
@@ -141,6 +164,9 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 	o.restConfig.WarningHandler = &apiWarnings{}
 	o.serverClock = serverclock.New(nil)
 	o.restConfig.Wrap(o.serverClock.Wrap)
+	if o.fleet {
+		sizeForFleet(o.restConfig, o.Parallel)
+	}
 	if o.client, err = kubernetes.NewForConfig(o.restConfig); err != nil {
 		return diagnose.KubeconfigProblem(err)
 	}
@@ -152,17 +178,22 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate judges the options without talking to the cluster; each failure is one sentence.
 func (o *NodeShellOptions) Validate() error {
-	if errs := validation.IsDNS1123Subdomain(o.Node); len(errs) > 0 {
-		return usageError(nil, "%q is not a valid node name: %s", o.Node, strings.Join(errs, "; "))
+	for _, node := range o.Nodes {
+		if errs := validation.IsDNS1123Subdomain(node); len(errs) > 0 {
+			return usageError(nil, "%q is not a valid node name: %s", node, strings.Join(errs, "; "))
+		}
 	}
-	mode, err := podspec.ParseMode(o.Mode)
+	if err := o.validateFleet(); err != nil {
+		return err
+	}
+	entry, err := podspec.EntryFor(podspec.Mode(o.Mode))
 	if err != nil {
 		return usageError(nil, "--mode: %v", err)
 	}
-	if o.Nsenter && mode != podspec.ModeNsenter {
+	if o.Nsenter && entry.Mode() != podspec.ModeNsenter {
 		return usageError(nil, "--nsenter conflicts with --mode=%s: pass one of them", o.Mode)
 	}
-	o.mode = mode
+	o.entry = entry
 	if _, err := name.ParseReference(o.Image); err != nil {
 		return usageError(nil, "--image %q is not a valid image reference: %v", o.Image, err)
 	}
@@ -193,6 +224,9 @@ func (o *NodeShellOptions) Validate() error {
 
 // Run runs the session and turns a non-zero remote status into an *ExitStatusError.
 func (o *NodeShellOptions) Run(ctx context.Context) error {
+	if o.fleet {
+		return o.runFleet(ctx)
+	}
 	var tty *bool
 	if o.ttyChanged {
 		tty = &o.TTY
@@ -212,37 +246,16 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 	if err := o.preflight(ctx, reporter); err != nil {
 		return reporter.Explain(err)
 	}
-	s := &session.Session{
-		Client:   o.client,
-		Executor: o.Executor,
-		Pod: podspec.Spec{
-			Node:              o.Node,
-			Namespace:         o.namespace,
-			Mode:              o.mode,
-			Image:             o.Image,
-			PullPolicy:        corev1.PullPolicy(o.ImagePullPolicy),
-			ImagePullSecrets:  o.ImagePullSecrets,
-			PriorityClassName: o.PriorityClass,
-			HeartbeatTimeout:  o.HeartbeatTimeout,
-			MaxLifetime:       o.MaxLifetime,
-		},
-		Command:           o.Command,
-		PodRunningTimeout: o.PodRunningTimeout,
-		Reporter:          reporter,
-		Origin:            session.Origin{User: o.user, ClientHost: hostname(), Version: version.Get().Version, RecordCommand: o.RecordCommand},
-		SweepLeftovers:    true,
-		ServerClock:       o.serverClock,
+	s := o.session(reporter)
+	s.SweepLeftovers = true
+	// Raw mode starts with the exec, not before: until then Ctrl-C is a signal that ends
+	// the wait at once (the pod is deleted, exit 130).
+	h, err := s.Start(ctx, session.Target{Pod: o.podSpec(o.Node), Command: o.Command}, o.entry)
+	if err != nil {
+		return reporter.Explain(err)
 	}
-	var status int
-	err := terminal.Run(func(resize remotecommand.TerminalSizeQueue) error {
-		s.Streams = session.Streams{
-			In: terminal.In, Out: terminal.Out, ErrOut: terminal.ErrOut,
-			TTY: terminal.TTY, Term: o.Getenv("TERM"), Resize: resize,
-		}
-		var err error
-		status, err = s.Run(ctx)
-		return err
-	})
+	defer h.Close()
+	status, err := h.Exec(ctx, session.ExecRequest{Command: o.Command, Terminal: terminal, Term: o.Getenv("TERM")})
 	if err != nil {
 		return reporter.Explain(err)
 	}
@@ -250,6 +263,32 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 		return &ExitStatusError{Status: status}
 	}
 	return nil
+}
+
+// session is what every session of this run shares.
+func (o *NodeShellOptions) session(reporter session.Reporter) *session.Session {
+	return &session.Session{
+		Client:            o.client,
+		Executor:          o.Executor,
+		PodRunningTimeout: o.PodRunningTimeout,
+		Reporter:          reporter,
+		Origin:            session.Origin{User: o.user, ClientHost: hostname(), Version: version.Get().Version, RecordCommand: o.RecordCommand},
+		ServerClock:       o.serverClock,
+	}
+}
+
+// podSpec is the pod for a session on node.
+func (o *NodeShellOptions) podSpec(node string) podspec.Spec {
+	return podspec.Spec{
+		Node:              node,
+		Namespace:         o.namespace,
+		Image:             o.Image,
+		PullPolicy:        corev1.PullPolicy(o.ImagePullPolicy),
+		ImagePullSecrets:  o.ImagePullSecrets,
+		PriorityClassName: o.PriorityClass,
+		HeartbeatTimeout:  o.HeartbeatTimeout,
+		MaxLifetime:       o.MaxLifetime,
+	}
 }
 
 // hostname names this machine in the pod's audit trail; "" when it cannot be read.

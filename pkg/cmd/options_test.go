@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/fleet"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 )
@@ -63,6 +64,15 @@ func TestBadArgumentsFailBeforeAnyRequest(t *testing.T) {
 		{"tty without stdin", []string{"-t", "-i=false", "node-1"}, "-t/--tty needs stdin"},
 		{"heartbeat timeout too short", []string{"--heartbeat-timeout", "2s", "node-1"}, "--heartbeat-timeout must be at least 5s"},
 		{"negative max lifetime", []string{"--max-lifetime", "-1h", "node-1"}, "--max-lifetime must be zero (no limit) or positive"},
+		{"interactive shell on several nodes", []string{"node-1", "node-2", "--"}, "an interactive shell needs exactly one node"},
+		{"interactive shell on a selector", []string{"-l", "pool=gpu"}, "an interactive shell needs exactly one node"},
+		{"tty on several nodes", []string{"-t", "--all", "--", "top"}, "-t/--tty needs exactly one node"},
+		{"names and a selector", []string{"-l", "pool=gpu", "node-1", "--", "true"}, "give node names or -l/--all, not both"},
+		{"selector and all", []string{"-l", "pool=gpu", "--all", "--", "true"}, "-l and --all select the nodes two ways"},
+		{"bad selector", []string{"-l", "pool==gpu==x", "--", "true"}, `-l "pool==gpu==x" is not a valid label selector`},
+		{"no parallelism", []string{"--parallel", "0", "--all", "--", "true"}, "--parallel must be at least 1"},
+		{"unknown output", []string{"-o", "yaml", "--all", "--", "true"}, "-o/--output must be json"},
+		{"invalid second node name", []string{"node-1", "Node_2", "--", "true"}, `"Node_2" is not a valid node name`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,33 +108,51 @@ func TestCompleteAndValidate(t *testing.T) {
 		{
 			name: "shell with defaults",
 			args: []string{"node-1"},
-			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: podspec.DefaultImage,
+			want: NodeShellOptions{Node: "node-1", Mode: "chroot", entry: podspec.Chroot{}, Image: podspec.DefaultImage,
 				Stdin: true, namespace: "ops"},
 		},
 		{
 			name: "command, namespace flag, nsenter shorthand",
 			args: []string{"-n", "kube-system", "--nsenter", "node-1", "--", "ls", "-l", "--color"},
 			want: NodeShellOptions{Node: "node-1", Command: []string{"ls", "-l", "--color"}, Mode: "nsenter", Nsenter: true,
-				mode: podspec.ModeNsenter, Image: podspec.DefaultImage, Stdin: true, namespace: "kube-system"},
+				entry: podspec.Nsenter{}, Image: podspec.DefaultImage, Stdin: true, namespace: "kube-system"},
 		},
 		{
 			name: "image from the environment, explicit tty",
 			args: []string{"-t", "--priority-class", "", "node-1"},
 			env:  map[string]string{ImageEnv: "mirror.example.com/busybox:1.37"},
-			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: "mirror.example.com/busybox:1.37",
+			want: NodeShellOptions{Node: "node-1", Mode: "chroot", entry: podspec.Chroot{}, Image: "mirror.example.com/busybox:1.37",
 				Stdin: true, TTY: true, ttyChanged: true, namespace: "ops"},
 		},
 		{
 			name: "--image beats the environment",
 			args: []string{"--image", "tools:2", "--mode", "container", "node-1"},
 			env:  map[string]string{ImageEnv: "mirror.example.com/busybox:1.37"},
-			want: NodeShellOptions{Node: "node-1", Mode: "container", mode: podspec.ModeContainer, Image: "tools:2",
+			want: NodeShellOptions{Node: "node-1", Mode: "container", entry: podspec.Container{}, Image: "tools:2",
 				Stdin: true, namespace: "ops"},
+		},
+		{
+			name: "several nodes are a fleet",
+			args: []string{"node-1", "node-2", "--", "uptime"},
+			want: NodeShellOptions{Nodes: []string{"node-1", "node-2"}, Command: []string{"uptime"}, fleet: true, Mode: "chroot", entry: podspec.Chroot{},
+				Image: podspec.DefaultImage, Stdin: true, namespace: "ops"},
+		},
+		{
+			name: "a selector, parallelism and JSON",
+			args: []string{"-l", "pool=gpu", "--parallel", "4", "-o", "json", "-i=false", "--", "dmesg"},
+			want: NodeShellOptions{Nodes: []string{}, Selector: "pool=gpu", Parallel: 4, Output: "json", Command: []string{"dmesg"}, fleet: true, Mode: "chroot", entry: podspec.Chroot{},
+				Image: podspec.DefaultImage, stdinChanged: true, namespace: "ops"},
+		},
+		{
+			name: "one node into an output directory is a fleet of one",
+			args: []string{"--output-dir", "out", "node-1", "--", "true"},
+			want: NodeShellOptions{Node: "node-1", OutputDir: "out", Command: []string{"true"}, fleet: true, Mode: "chroot", entry: podspec.Chroot{},
+				Image: podspec.DefaultImage, Stdin: true, namespace: "ops"},
 		},
 		{
 			name: "short heartbeat timeout, no maximum lifetime",
 			args: []string{"--heartbeat-timeout", "10s", "--max-lifetime", "0", "node-1"},
-			want: NodeShellOptions{Node: "node-1", Mode: "chroot", mode: podspec.ModeChroot, Image: podspec.DefaultImage,
+			want: NodeShellOptions{Node: "node-1", Mode: "chroot", entry: podspec.Chroot{}, Image: podspec.DefaultImage,
 				Stdin: true, namespace: "ops",
 				HeartbeatTimeout: 10 * time.Second, MaxLifetime: -1},
 		},
@@ -146,6 +174,12 @@ func TestCompleteAndValidate(t *testing.T) {
 				t.Fatalf("Validate: %v", err)
 			}
 			tc.want.PodRunningTimeout = session.DefaultPodRunningTimeout
+			if tc.want.Parallel == 0 {
+				tc.want.Parallel = fleet.DefaultParallel
+			}
+			if tc.want.Nodes == nil && tc.want.Node != "" {
+				tc.want.Nodes = []string{tc.want.Node}
+			}
 			if tc.want.HeartbeatTimeout == 0 {
 				tc.want.HeartbeatTimeout = podspec.DefaultHeartbeatTimeout
 			}

@@ -55,10 +55,9 @@ if [ -n "$why" ]; then
 fi
 exec "$nsenter" -t "$target" -m -u -i -n -p -- "$@"`
 
-// ExecCommand is the argv exec'd in the container for a session: command, or a login shell
-// when command is empty, entered into the node the way mode says. term, when set, becomes
-// the command's TERM, so a TTY session gets the user's terminal type.
-func ExecCommand(mode Mode, command []string, term string) []string {
+// execArgv is enter followed by command, or a login shell when command is empty. term,
+// when set, becomes the command's TERM, so a TTY session gets the user's terminal type.
+func execArgv(enter, command []string, term string) []string {
 	if len(command) == 0 {
 		command = loginShell
 	}
@@ -66,12 +65,6 @@ func ExecCommand(mode Mode, command []string, term string) []string {
 	if term != "" {
 		argv = append(argv, "env", "TERM="+term)
 	}
-	switch mode {
-	case ModeNsenter:
-		argv = append(argv, "sh", "-c", nsenterScript, "node-shell-nsenter")
-	case ModeContainer:
-	default:
-		argv = append(argv, "chroot", HostMount)
-	}
+	argv = append(argv, enter...)
 	return append(argv, command...)
 }

@@ -85,7 +85,7 @@ type scriptRun struct {
 	status      int
 }
 
-// runNsenterScript runs ExecCommand's nsenter argv under busybox sh, as the session image
+// runNsenterScript runs the Nsenter entry's argv under busybox sh, as the session image
 // does, with a fake nsenter and an empty PATH: the script needs nothing but sh's builtins.
 func runNsenterScript(t *testing.T, env []string, command ...string) scriptRun {
 	t.Helper()
@@ -100,7 +100,7 @@ func runNsenterScript(t *testing.T, env []string, command ...string) scriptRun {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, busybox, ExecCommand(ModeNsenter, command, "")...)
+	cmd := exec.CommandContext(ctx, busybox, Nsenter{}.Argv(command, "")...)
 	cmd.Env = append([]string{"PATH=" + t.TempDir(), "NODE_SHELL_NSENTER=" + filepath.Join(bin, "nsenter")}, env...)
 	cmd.WaitDelay = 2 * time.Second // the timeout ends Run even if a child holds the pipes open
 	var stdout, stderr bytes.Buffer

@@ -1,9 +1,6 @@
 package podspec
 
 import (
-	"fmt"
-	"strings"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 )
@@ -11,39 +8,9 @@ import (
 // Mode is how a session reaches the node.
 type Mode string
 
-const (
-	// ModeChroot runs the command as `chroot /host …`: the node's own binaries and files.
-	ModeChroot Mode = "chroot"
-	// ModeNsenter joins the host's mount, UTS, IPC, network and PID namespaces (PID 1's, or
-	// the kubelet's or containerd's where PID 1's are closed, each proven to be the host's
-	// first; see nsenterScript): the node as its init sees it, for distros where a chroot
-	// falls short (SELinux, immutable roots).
-	ModeNsenter Mode = "nsenter"
-	// ModeContainer stays in the container, the node's filesystem at /host: for tools the
-	// node lacks.
-	ModeContainer Mode = "container"
-)
-
-// Modes lists the valid modes in the order help text shows them.
-var Modes = []Mode{ModeChroot, ModeNsenter, ModeContainer}
-
-// ParseMode validates a mode name.
-func ParseMode(s string) (Mode, error) {
-	for _, m := range Modes {
-		if string(m) == s {
-			return m, nil
-		}
-	}
-	names := make([]string, len(Modes))
-	for i, m := range Modes {
-		names[i] = string(m)
-	}
-	return "", fmt.Errorf("unknown mode %q: use one of %s", s, strings.Join(names, ", "))
-}
-
 // nodeAccess gives the container the node: its PID, network and IPC namespaces, full
-// privileges, and its root filesystem at HostMount. Every mode needs all of it; modes differ
-// only in how the command enters the node (see ExecCommand).
+// privileges, and its root filesystem at HostMount. Every entry needs all of it today;
+// entries differ in how the command enters the node (see Entry.Argv).
 func nodeAccess(pod *corev1.Pod) {
 	useHostNamespaces(pod)
 	setPrivileged(pod)

@@ -38,8 +38,9 @@ type Spec struct {
 	// Node is the node the pod is pinned to (spec.nodeName: no scheduler involved).
 	Node      string
 	Namespace string
-	Mode      Mode
-	Image     string
+	// Entry is how the session gets onto the node; nil means Chroot.
+	Entry Entry
+	Image string
 	// PullPolicy defaults to IfNotPresent for a pinned tag, and Always for :latest or no tag.
 	PullPolicy       corev1.PullPolicy
 	ImagePullSecrets []string
@@ -66,14 +67,11 @@ func Build(s Spec) (*corev1.Pod, error) {
 	if s.Image == "" {
 		s.Image = DefaultImage
 	}
-	if s.Mode == "" {
-		s.Mode = ModeChroot
+	if s.Entry == nil {
+		s.Entry = Chroot{}
 	}
 	if s.HeartbeatTimeout <= 0 {
 		s.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if _, err := ParseMode(string(s.Mode)); err != nil {
-		return nil, err
 	}
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -86,7 +84,7 @@ func Build(s Spec) (*corev1.Pod, error) {
 			},
 			Annotations: map[string]string{
 				AnnotationNode: s.Node,
-				AnnotationMode: string(s.Mode),
+				AnnotationMode: string(s.Entry.Mode()),
 				// Set at create, so the watchdog is armed from the container's first second.
 				AnnotationHeartbeat: s.Heartbeat,
 			},
@@ -106,7 +104,6 @@ func Build(s Spec) (*corev1.Pod, error) {
 				Name:            ContainerName,
 				Image:           s.Image,
 				ImagePullPolicy: pullPolicy(s.Image, s.PullPolicy),
-				Command:         watchdogCommand(s.HeartbeatTimeout),
 				Resources:       sessionResources(),
 				Stdin:           false,
 				TTY:             false,
@@ -122,8 +119,8 @@ func Build(s Spec) (*corev1.Pod, error) {
 	if s.MaxLifetime > 0 {
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64((s.MaxLifetime + time.Second - 1) / time.Second))
 	}
-	nodeAccess(pod)
-	armWatchdog(pod, s.HeartbeatTimeout)
+	s.Entry.Apply(pod)
+	s.Entry.Watchdog(pod, s.HeartbeatTimeout)
 	return pod, nil
 }
 

@@ -80,7 +80,7 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name: "nsenter mode is recorded, pod is the same",
-			spec: Spec{Node: "node-1", Namespace: "default", Mode: ModeNsenter},
+			spec: Spec{Node: "node-1", Namespace: "default", Entry: Nsenter{}},
 			mutate: func(p *corev1.Pod) {
 				p.Annotations[AnnotationMode] = "nsenter"
 			},
@@ -154,9 +154,6 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := Build(Spec{Namespace: "default"}); err == nil {
 		t.Error("Build without a node: want an error")
 	}
-	if _, err := Build(Spec{Node: "n", Mode: "ssh"}); err == nil || !strings.Contains(err.Error(), "chroot, nsenter, container") {
-		t.Errorf("Build with unknown mode: got %v, want an error listing the modes", err)
-	}
 }
 
 func TestLongNodeNames(t *testing.T) {
@@ -178,28 +175,5 @@ func TestLongNodeNames(t *testing.T) {
 	other, _ := Build(Spec{Node: strings.Repeat("a", 60) + "." + strings.Repeat("c", 60) + ".example.com"})
 	if other.Labels[LabelNode] == pod.Labels[LabelNode] {
 		t.Errorf("two long node names share the label %q", pod.Labels[LabelNode])
-	}
-}
-
-func TestExecCommand(t *testing.T) {
-	tests := []struct {
-		name    string
-		mode    Mode
-		command []string
-		term    string
-		want    []string
-	}{
-		{"chroot command", ModeChroot, []string{"cat", "/etc/os-release"}, "", []string{"chroot", "/host", "cat", "/etc/os-release"}},
-		{"chroot shell with TERM", ModeChroot, nil, "xterm-256color", append([]string{"env", "TERM=xterm-256color", "chroot", "/host"}, loginShell...)},
-		{"container command", ModeContainer, []string{"ls", "/host"}, "", []string{"ls", "/host"}},
-		{"container shell", ModeContainer, nil, "", loginShell},
-		{"nsenter command", ModeNsenter, []string{"true"}, "", []string{"sh", "-c", nsenterScript, "node-shell-nsenter", "true"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, ExecCommand(tc.mode, tc.command, tc.term)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
 	}
 }

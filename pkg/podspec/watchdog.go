@@ -69,10 +69,13 @@ func heartbeatVolumeSource() corev1.VolumeSource {
 	}}
 }
 
-// armWatchdog gives the watchdog (the container's command) its heartbeat file, and records
-// its timeout for `gc` and `list`.
+// armWatchdog makes the watchdog the container's command, gives it its heartbeat file, and
+// records its timeout for `gc` and `list`.
 func armWatchdog(pod *corev1.Pod, timeout time.Duration) {
 	pod.Annotations[AnnotationHeartbeatTimeout] = timeout.String()
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].Command = watchdogCommand(timeout)
+	}
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: heartbeatVolume, VolumeSource: heartbeatVolumeSource()})
 	for i := range pod.Spec.Containers {
 		pod.Spec.Containers[i].VolumeMounts = append(pod.Spec.Containers[i].VolumeMounts,

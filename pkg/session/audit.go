@@ -32,7 +32,7 @@ const maxCommandAnnotation = 4096
 
 // auditAnnotations are the pod's audit trail for a session started at start.
 func (s *Session) auditAnnotations(start time.Time) map[string]string {
-	command := s.Command
+	command := s.command
 	if !s.Origin.RecordCommand && len(command) > 1 {
 		command = command[:1]
 	}
@@ -40,7 +40,7 @@ func (s *Session) auditAnnotations(start time.Time) map[string]string {
 		podspec.AnnotationCommand:   quoteCommand(command, maxCommandAnnotation),
 		podspec.AnnotationStartedAt: start.UTC().Format(time.RFC3339),
 	}
-	if len(command) < len(s.Command) {
+	if len(command) < len(s.command) {
 		a[podspec.AnnotationCommand] += " " + argumentsOmitted
 	}
 	if s.Origin.User != "" {

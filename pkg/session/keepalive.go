@@ -33,16 +33,18 @@ const sweepGrace = time.Second
 // watchdog from stopping the container.
 type keepAlive struct {
 	s      *Session
+	parent context.Context // the start's: once it is cancelled, nothing waits for the sweep
 	ctx    context.Context
 	cancel context.CancelFunc
 	sweep  chan struct{}
 	hbDone chan struct{}
 }
 
-// startKeepAlive starts, when asked for, the sweep of namespace.
+// startKeepAlive starts, when asked for, the sweep of namespace. It and the heartbeat run
+// until stop, whatever becomes of ctx.
 func (s *Session) startKeepAlive(ctx context.Context, namespace string) *keepAlive {
-	k := &keepAlive{s: s, sweep: make(chan struct{})}
-	k.ctx, k.cancel = context.WithCancel(ctx)
+	k := &keepAlive{s: s, parent: ctx, sweep: make(chan struct{})}
+	k.ctx, k.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	crash.Go(func() {
 		defer close(k.sweep)
 		if s.SweepLeftovers {
@@ -50,6 +52,15 @@ func (s *Session) startKeepAlive(ctx context.Context, namespace string) *keepAli
 		}
 	}, s.crashed)
 	return k
+}
+
+// Sweep removes namespace's leftover node-shell pods and says which, as a session's
+// background sweep does (SweepLeftovers): a fleet sweeps once for all of its sessions.
+func (s *Session) Sweep(ctx context.Context, namespace string) {
+	if s.Reporter == nil {
+		s.Reporter = discardReporter{}
+	}
+	s.reportSweep(namespace, leftover.Sweep(ctx, s.Client, namespace, s.serverNow))
 }
 
 // reportSweep says in one line which leftovers of namespace the sweep removed.
@@ -79,8 +90,8 @@ func (k *keepAlive) heartbeat(pod *corev1.Pod) {
 	h := &heartbeat{
 		client:   k.s.Client,
 		pod:      pod,
-		interval: RenewInterval(k.s.Pod.HeartbeatTimeout),
-		timeout:  k.s.Pod.HeartbeatTimeout,
+		interval: RenewInterval(k.s.spec.HeartbeatTimeout),
+		timeout:  k.s.spec.HeartbeatTimeout,
 		clock:    k.s.Clock,
 		reporter: k.s.Reporter,
 	}
@@ -91,10 +102,12 @@ func (k *keepAlive) heartbeat(pod *corev1.Pod) {
 	}, k.s.crashed)
 }
 
-// stop ends the heartbeat at once and gives the sweep at most sweepGrace to finish.
+// stop ends the heartbeat at once and gives the sweep at most sweepGrace to finish, or
+// no time at all when the start was cancelled (a signal: the user is waiting to get out).
 func (k *keepAlive) stop() {
 	select {
 	case <-k.sweep:
+	case <-k.parent.Done():
 	case <-k.s.Clock.After(sweepGrace):
 	}
 	k.cancel()

@@ -73,7 +73,7 @@ func nodeLease(durationSeconds int32, renewed time.Time) *coordinationv1.Lease {
 	}
 }
 
-func runAsync(s *Session) <-chan error {
+func runAsync(s *testRun) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Run(context.Background())

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -86,7 +88,7 @@ func TestRequiredAccessCoversRun(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	required := map[string]bool{}
-	for _, a := range RequiredAccess("default") {
+	for _, a := range RequiredAccess("default", ExecRequest{}) {
 		required[a.Verb+" "+a.Resource+"/"+a.Subresource] = true
 	}
 	optional := map[string]bool{"create selfsubjectreviews/": true, "list pods/": true}
@@ -98,5 +100,29 @@ func TestRequiredAccessCoversRun(t *testing.T) {
 	}
 	if !required["create pods/exec"] {
 		t.Errorf("RequiredAccess lacks create pods/exec")
+	}
+}
+
+type portForwardLike struct{}
+
+func (portForwardLike) RequiredAccess(ns string) []authorizationv1.ResourceAttributes {
+	return []authorizationv1.ResourceAttributes{
+		{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "portforward"},
+		{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "exec"},
+	}
+}
+
+// TestRequiredAccessIsTheUnionOfTheActions: the lifecycle's access, then each action's,
+// every attribute once, so preflight asks about each exactly once.
+func TestRequiredAccessIsTheUnionOfTheActions(t *testing.T) {
+	got := RequiredAccess("ops", ExecRequest{}, portForwardLike{}, ExecRequest{})
+	var keys []string
+	for _, a := range got {
+		keys = append(keys, a.Namespace+" "+a.Verb+" "+a.Resource+"/"+a.Subresource)
+	}
+	want := []string{"ops create pods/", "ops watch pods/", "ops delete pods/", "ops patch pods/", " get nodes/",
+		"ops create pods/exec", "ops create pods/portforward"}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

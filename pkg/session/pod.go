@@ -100,7 +100,7 @@ func (s *Session) deletePod(pod *corev1.Pod) error {
 		left := deadline.Sub(s.Clock.Now())
 		if !retriable(err) || left < backoff {
 			return fmt.Errorf("could not delete pod %s/%s: %v; remove it with: kubectl delete pod -n %s %s (without a heartbeat, its container stops by itself within %s)",
-				pod.Namespace, pod.Name, err, pod.Namespace, pod.Name, s.Pod.HeartbeatTimeout)
+				pod.Namespace, pod.Name, err, pod.Namespace, pod.Name, s.spec.HeartbeatTimeout)
 		}
 		if attempt == 1 {
 			s.Reporter.Warning(fmt.Sprintf("cannot reach the cluster to delete pod %s/%s (%v); retrying for up to %s",
@@ -139,14 +139,14 @@ func (s *Session) stoppedBy(pod *corev1.Pod) string {
 		}
 		if p.Status.Reason == "DeadlineExceeded" {
 			return fmt.Sprintf("the pod reached its maximum lifetime (%s) and the kubelet stopped it; pass a larger --max-lifetime for longer sessions",
-				s.Pod.MaxLifetime)
+				s.spec.MaxLifetime)
 		}
 		running := false
 		for _, cs := range p.Status.ContainerStatuses {
 			if t := cs.State.Terminated; t != nil {
 				if strings.HasPrefix(t.Message, podspec.WatchdogExpiredMessage) {
 					return fmt.Sprintf("the pod stopped itself: its heartbeat was not renewed for %s; raise --heartbeat-timeout on a slow connection",
-						s.Pod.HeartbeatTimeout)
+						s.spec.HeartbeatTimeout)
 				}
 				return ""
 			}

@@ -1,19 +1,19 @@
-// Package session runs one node-shell session on one node: it creates the pod, waits for
-// it to run, execs the command, and deletes the pod however the session ends. It returns
-// the command's exit status; it never prints to the user's terminal itself (see Reporter).
+// Package session holds node-shell sessions on nodes. Start creates the pod on the node,
+// waits for it to run and keeps it alive; the Handle it returns runs actions on the pod
+// (Exec today); Close deletes the pod however the program ends. It never prints to the
+// user's terminal itself (see Reporter).
 package session
 
 import (
 	"context"
 	"io"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/clock"
 
-	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
@@ -35,34 +35,20 @@ type Reporter interface {
 	Warning(msg string)
 }
 
-// Streams are the local ends of the command's standard streams.
-type Streams struct {
-	In     io.Reader // nil: the command gets no stdin
-	Out    io.Writer
-	ErrOut io.Writer
-	TTY    bool
-	// Term is the TERM value for a TTY session.
-	Term   string
-	Resize remotecommand.TerminalSizeQueue
-}
-
 // ServerClock tells the apiserver's time (serverclock.Clock); ok is false when unknown.
 type ServerClock interface {
 	Now() (now time.Time, ok bool)
 }
 
-// Session is one command (or login shell) on one node.
+// Session is what every session of a run shares: the clients, the audit origin and the
+// bounds of its waits. Start makes one session on one node from it; a fleet starts many.
 type Session struct {
 	Client   kubernetes.Interface
 	Executor stream.Executor
-	Pod      podspec.Spec
-	// Command to run; empty means an interactive login shell.
-	Command []string
-	Streams Streams
 	// Origin is written on the pod for the audit trail.
 	Origin Origin
 	// SweepLeftovers removes the namespace's leftover node-shell pods in the background
-	// while the session starts (see leftover.Sweep).
+	// while the session starts (see leftover.Sweep). A fleet sweeps once, itself.
 	SweepLeftovers bool
 	// Clock times heartbeats and retries; nil means the real clock.
 	Clock clock.Clock
@@ -78,53 +64,98 @@ type Session struct {
 	PickupTimeout time.Duration
 	Reporter      Reporter
 
+	// Set by Start on its own copy: the pod of this session and what it was started for.
+	spec    podspec.Spec
+	command []string
 	// crashed cancels the session with a background goroutine's panic (see crash.Go).
 	crashed context.CancelCauseFunc
 }
 
-// Run runs the session and returns the remote command's exit status. err is non-nil only
-// when the session itself failed (the pod could not be created or run, the stream broke):
-// a command that exits non-zero is a successful session with a non-zero status.
-func (s *Session) Run(ctx context.Context) (exitCode int, err error) {
-	s.setDefaults()
-	// A panic in one of the session's goroutines ends the session with it as the error, so
-	// that the pod is deleted and the terminal restored as on any other failure.
-	ctx, s.crashed = context.WithCancelCause(ctx)
-	defer s.crashed(nil)
-	start := s.Clock.Now()
-	s.Pod.Heartbeat = podspec.FormatHeartbeat(start)
-	s.Pod.Annotations = mergeAnnotations(s.auditAnnotations(start), s.Pod.Annotations)
-	pod, err := podspec.Build(s.Pod)
+// Target is the pod to start: its node, namespace and settings, and the command it is
+// started for, which is written on the pod for the audit trail.
+type Target struct {
+	Pod     podspec.Spec
+	Command []string
+}
+
+// Handle is a started session: its pod runs and its heartbeat is renewed until Close.
+type Handle struct {
+	s *Session
+	// crashCtx is cancelled, with the panic as its cause, when one of the session's
+	// goroutines panics: the session's calls end with it as their error.
+	crashCtx  context.Context
+	pod       *corev1.Pod
+	keep      *keepAlive
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start creates the pod for target on its node, entered the way entry says, and waits
+// until it runs. Cancelling ctx ends the wait at once; the create itself runs to its end
+// (see createPod), so the pod is always known and deleted. When Start fails, nothing is
+// left behind; when it succeeds, the caller must Close the handle.
+func (s *Session) Start(ctx context.Context, target Target, entry podspec.Entry) (*Handle, error) {
+	run := *s
+	run.spec, run.command = target.Pod, target.Command
+	run.spec.Entry = entry
+	run.setDefaults()
+	h := &Handle{s: &run}
+	h.crashCtx, run.crashed = context.WithCancelCause(context.WithoutCancel(ctx))
+	startCtx, stop := h.withCrash(ctx)
+	defer stop()
+	start := run.Clock.Now()
+	run.spec.Heartbeat = podspec.FormatHeartbeat(start)
+	run.spec.Annotations = mergeAnnotations(run.auditAnnotations(start), run.spec.Annotations)
+	pod, err := podspec.Build(run.spec)
 	if err != nil {
-		return 0, err
+		run.crashed(nil)
+		return nil, err
 	}
-	s.Reporter.Progress("creating pod on node " + s.Pod.Node)
-	keep := s.startKeepAlive(ctx, pod.Namespace)
-	created, err := s.createPod(ctx, pod)
+	run.Reporter.Progress("creating pod on node " + run.spec.Node)
+	keep := run.startKeepAlive(ctx, pod.Namespace)
+	created, err := run.createPod(startCtx, pod)
 	if err != nil {
 		keep.stop()
-		return 0, err
+		run.crashed(nil)
+		return nil, err
 	}
 	keep.heartbeat(created)
-	defer func() {
-		keep.stop()
-		if delErr := s.deletePod(created); delErr != nil {
-			s.Reporter.Warning(delErr.Error())
+	h.pod, h.keep = created, keep
+	if startCtx.Err() != nil { // a signal arrived during the create, which runs to completion
+		h.Close()
+		return nil, context.Cause(startCtx)
+	}
+	if err := run.waitRunning(startCtx, created); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// withCrash is ctx, also ended (with the panic as its cause) by a crash of the session.
+func (h *Handle) withCrash(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(h.crashCtx, func() { cancel(context.Cause(h.crashCtx)) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// Pod is the session's pod as created.
+func (h *Handle) Pod() *corev1.Pod { return h.pod }
+
+// Close stops the heartbeat and deletes the pod (see deletePod). It is safe to call more
+// than once; a delete that failed is reported as a warning and returned.
+func (h *Handle) Close() error {
+	h.closeOnce.Do(func() {
+		h.keep.stop()
+		if h.closeErr = h.s.deletePod(h.pod); h.closeErr != nil {
+			h.s.Reporter.Warning(h.closeErr.Error())
 		}
-	}()
-	if ctx.Err() != nil { // a signal arrived during the create, which runs to completion
-		return 0, context.Cause(ctx)
-	}
-	if err := s.waitRunning(ctx, created); err != nil {
-		return 0, err
-	}
-	code, err := s.exec(ctx, created)
-	if ctx.Err() == nil && (err != nil || code >= 128) {
-		if why := s.stoppedBy(created); why != "" {
-			s.Reporter.Warning(why)
-		}
-	}
-	return code, err
+		h.s.crashed(nil)
+	})
+	return h.closeErr
 }
 
 func (s *Session) setDefaults() {
@@ -143,43 +174,25 @@ func (s *Session) setDefaults() {
 	if s.Clock == nil {
 		s.Clock = clock.RealClock{}
 	}
-	if s.Pod.HeartbeatTimeout <= 0 {
-		s.Pod.HeartbeatTimeout = podspec.DefaultHeartbeatTimeout
+	if s.spec.HeartbeatTimeout <= 0 {
+		s.spec.HeartbeatTimeout = podspec.DefaultHeartbeatTimeout
+	}
+	if s.spec.Entry == nil {
+		s.spec.Entry = podspec.Chroot{}
 	}
 }
 
-func (s *Session) exec(ctx context.Context, pod *corev1.Pod) (int, error) {
-	s.Reporter.Progress("")
-	req := stream.Request{
-		Namespace: pod.Namespace,
-		Pod:       pod.Name,
-		Container: podspec.ContainerName,
-		Command:   podspec.ExecCommand(s.Pod.Mode, s.Command, termFor(s.Streams)),
-		Stdin:     s.Streams.In,
-		Stdout:    s.Streams.Out,
-		Stderr:    s.Streams.ErrOut,
-		TTY:       s.Streams.TTY,
-		Resize:    s.Streams.Resize,
-	}
-	err := s.Executor.Exec(ctx, req)
-	if code, ok := stream.ExitCode(err); ok {
-		return code, nil
-	}
-	// Cancelled by a signal: executors do not all return ctx.Err() when their stream is cut.
-	if ctxErr := context.Cause(ctx); ctxErr != nil {
-		return 0, ctxErr
-	}
-	return 0, diagnose.ExecProblem(err, pod.Namespace, pod.Name, s.Pod.Node)
+// Streams are the local ends of a command's standard streams, for a session without a
+// terminal of its own (a fleet's nodes, tests); see ExecRequest.Terminal.
+type Streams struct {
+	In     io.Reader // nil: the command gets no stdin
+	Out    io.Writer
+	ErrOut io.Writer
 }
 
-func termFor(st Streams) string {
-	if !st.TTY {
-		return ""
-	}
-	if st.Term == "" {
-		return "xterm"
-	}
-	return st.Term
+// Terminal wraps streams that are no terminal, for ExecRequest.Terminal.
+func (st Streams) Terminal() *stream.Terminal {
+	return &stream.Terminal{In: st.In, Out: st.Out, ErrOut: st.ErrOut}
 }
 
 type discardReporter struct{}

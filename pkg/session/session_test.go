@@ -101,15 +101,30 @@ func newHarness(t *testing.T, states ...func(*corev1.Pod)) *harness {
 	return h
 }
 
-func (h *harness) session(cmd ...string) *Session {
-	return &Session{
-		Client:   h.client,
-		Executor: h.exec,
-		Pod:      podspec.Spec{Node: "node-1", Namespace: "default", PriorityClassName: podspec.CriticalPriorityClass},
-		Command:  cmd,
-		Streams:  Streams{Out: &strings.Builder{}, ErrOut: &strings.Builder{}},
-		Reporter: h.reporter,
+// testRun is one session as cmd runs it: Start, Exec, Close.
+type testRun struct {
+	*Session
+	Pod     podspec.Spec
+	Command []string
+	Streams Streams
+}
+
+func (h *harness) session(cmd ...string) *testRun {
+	return &testRun{
+		Session: &Session{Client: h.client, Executor: h.exec, Reporter: h.reporter},
+		Pod:     podspec.Spec{Node: "node-1", Namespace: "default", PriorityClassName: podspec.CriticalPriorityClass},
+		Command: cmd,
+		Streams: Streams{Out: &strings.Builder{}, ErrOut: &strings.Builder{}},
 	}
+}
+
+func (r *testRun) Run(ctx context.Context) (int, error) {
+	h, err := r.Start(ctx, Target{Pod: r.Pod, Command: r.Command}, podspec.Chroot{})
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	return h.Exec(ctx, ExecRequest{Command: r.Command, Terminal: r.Streams.Terminal()})
 }
 
 // assertNoPods fails unless every pod was deleted, and with the UID precondition.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -36,6 +37,8 @@ type options struct {
 	outBytes, inBytes int64
 	// budget bounds the whole run: the stream sizes shrink to fit it.
 	budget time.Duration
+	// fleetNodes is the size of the fleet case's own cluster (0: no fleet case).
+	fleetNodes, fleetRounds int
 }
 
 func main() {
@@ -52,11 +55,14 @@ func main() {
 	flag.IntVar(&o.helpRounds, "help-rounds", 21, "rounds of the --help start-up case")
 	flag.Int64Var(&o.outBytes, "out-bytes", 1<<30, "bytes streamed from the node to stdout")
 	flag.Int64Var(&o.inBytes, "in-bytes", 256<<20, "bytes streamed from stdin to the node")
+	flag.IntVar(&o.fleetNodes, "fleet-nodes", 10, "nodes of the fleet case's cluster, started after the 1-node cases (0 skips the case)")
+	flag.IntVar(&o.fleetRounds, "fleet-rounds", 5, "rounds of the fleet case (after a warm-up round)")
 	flag.DurationVar(&o.budget, "budget", 12*time.Minute, "time the whole run may take; streams move less on a slow machine to fit")
 	flag.StringVar(&o.markdown, "markdown", "docs/benchmarks.md", "where to write the report")
 	flag.StringVar(&o.notes, "notes", "bench/notes.md", "hand-written investigations appended to the report (skipped if missing)")
 	flag.StringVar(&o.json, "json", "bench/results.json", "where to write the machine-readable results")
 	rewrite := flag.Bool("rewrite", false, "only rewrite -markdown from the results in -json (no cluster, no runs)")
+	onlyFleet := flag.Bool("only-fleet", false, "run only the fleet case, into the results in -json, and rewrite -markdown")
 	flag.Parse()
 	if *rewrite {
 		if err := rewriteMarkdown(o); err != nil {
@@ -68,7 +74,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	runCases := run
+	if *onlyFleet {
+		runCases = runOnlyFleet
+	}
+	if err := runCases(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -104,12 +114,18 @@ func run(ctx context.Context, o options) error {
 	// torn down (only one runs at a time) is not the benchmark's time.
 	upAt := time.Now()
 	res.ClusterWaitS = upAt.Sub(began).Seconds()
-	defer func() {
+	clusterUp := true
+	stopCluster := func() {
+		if !clusterUp {
+			return
+		}
+		clusterUp = false
 		logf("stopping the cluster")
 		if err := cluster.Down(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: stopping the cluster:", err)
 		}
-	}()
+	}
+	defer stopCluster()
 	e := &env{cluster: cluster, node: cluster.NodeNames()[0], kubectl: cluster.KubectlPath(),
 		plugin: o.plugin, floor: o.floor, script: o.script, home: filepath.Join(dir, "home")}
 	if err := os.MkdirAll(e.home, 0o700); err != nil {
@@ -130,6 +146,12 @@ func run(ctx context.Context, o options) error {
 	if err := runColdStart(ctx, e, o, res); err != nil {
 		return err
 	}
+	if o.fleetNodes > 0 {
+		stopCluster()
+		if err := runFleetCase(ctx, o, dir, res); err != nil {
+			return err
+		}
+	}
 	res.Load = append(res.Load, loadSample("end"))
 	res.DurationS = time.Since(upAt).Seconds()
 	res.Goals = judge(res)
@@ -141,6 +163,36 @@ func run(ctx context.Context, o options) error {
 	}
 	logf("wrote %s and %s in %.0f s", o.markdown, o.json, res.DurationS)
 	return nil
+}
+
+// runOnlyFleet runs the fleet case alone and puts it into the saved results (replacing
+// the fleet case there), then rewrites the report: the other cases are left as measured.
+func runOnlyFleet(ctx context.Context, o options) error {
+	data, err := os.ReadFile(o.json)
+	if err != nil {
+		return err
+	}
+	var res results
+	if err := json.Unmarshal(data, &res); err != nil {
+		return fmt.Errorf("%s: %w", o.json, err)
+	}
+	if o.plugin, err = filepath.Abs(o.plugin); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "kns-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	res.Failures = slices.DeleteFunc(res.Failures, func(f failure) bool { return f.Case == "fleet" })
+	if err := runFleetCase(ctx, o, dir, &res); err != nil {
+		return err
+	}
+	res.Goals = judge(&res)
+	if err := writeJSON(o.json, &res); err != nil {
+		return err
+	}
+	return writeMarkdown(o.markdown, o.json, o.notes, &res)
 }
 
 // rewriteMarkdown regenerates the report from saved results, for changes to the report's

@@ -62,6 +62,7 @@ func writeMarkdown(path, jsonPath, notesPath string, r *results) error {
 	writeRequests(w, r)
 	writeStreams(w, r)
 	writeColdStart(w, r)
+	writeFleet(w, r)
 	writeMethod(w, r)
 	writeFailures(w, r)
 	if notes, err := os.ReadFile(notesPath); err == nil {

@@ -24,10 +24,11 @@ type results struct {
 	Requests      []requestResult `json:"api_requests"`
 	Streams       []streamResult  `json:"streams"`
 	// StreamSizes says what the streams moved, and whether less than asked (a slow machine).
-	StreamSizes streamSizes `json:"stream_sizes"`
-	ColdStart   coldStart   `json:"cold_start"`
-	Goals       []goal      `json:"goals"`
-	Failures    []failure   `json:"failures"`
+	StreamSizes streamSizes  `json:"stream_sizes"`
+	ColdStart   coldStart    `json:"cold_start"`
+	Fleet       *fleetResult `json:"fleet,omitempty"`
+	Goals       []goal       `json:"goals"`
+	Failures    []failure    `json:"failures"`
 }
 
 // failure is a run left out of the numbers: the tool failed, or worse, exited 0 with the
@@ -181,6 +182,7 @@ func judge(r *results) []goal {
 			Met:      h.WallMS.N > 0 && h.WallMS.Median <= 50,
 		})
 	}
+	goals = append(goals, judgeFleet(r)...)
 	return goals
 }
 

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// interruptBound is how soon after Ctrl-C or SIGTERM node-shell must be gone, pod deleted.
+const interruptBound = time.Second
+
+// stopKubelet stops node's kubelet, so that a pod created there waits for a kubelet that
+// does not come; the node stays Ready for the controller's grace period. Cleanup starts
+// the kubelet again and waits until the node is Ready.
+func (e *E2E) stopKubelet(node string) {
+	e.t.Helper()
+	if err := e.cluster.StopKubelet(context.Background(), node); err != nil {
+		e.t.Fatalf("stop kubelet on %s: %v", node, err)
+	}
+	e.t.Cleanup(func() {
+		if err := e.cluster.StartKubelet(context.Background(), node); err != nil {
+			e.t.Errorf("start kubelet on %s again: %v", node, err)
+		}
+	})
+}
+
+// TestInterruptDuringSlowStart: on a real terminal, a session waits for a kubelet that is
+// stopped. Ctrl-C 2.5 s in (the terminal is not in raw mode yet, so it is a signal) ends
+// node-shell within a second with status 130, and SIGTERM with 143; the pod is deleted.
+func TestInterruptDuringSlowStart(t *testing.T) {
+	e := newE2E(t)
+	node := e.Nodes()[len(e.Nodes())-1]
+	e.stopKubelet(node)
+	for _, tc := range []struct {
+		name      string
+		interrupt func(*Terminal)
+		want      int
+	}{
+		{"ctrl-c", func(term *Terminal) { term.Send("\x03") }, 130},
+		{"sigterm", func(term *Terminal) {
+			if err := term.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+		}, 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			term := e.NodeShell(node, "--", "true").StartTerminal(24, 80)
+			started := time.Now()
+			term.Expect("waiting for the kubelet on node "+node, 30*time.Second)
+			pods, err := e.client.CoreV1().Pods(e.namespace).List(context.Background(), metav1.ListOptions{LabelSelector: podspec.ManagedBySelector})
+			if err != nil || len(pods.Items) != 1 {
+				t.Fatalf("session pods while waiting: %v, %v; want one", pods, err)
+			}
+			time.Sleep(time.Until(started.Add(2500 * time.Millisecond))) // a user who gives up 2.5 s in
+			sent := time.Now()
+			tc.interrupt(term)
+			status := term.Wait(30 * time.Second)
+			took := time.Since(sent)
+			t.Logf("%s %.1fs into the start: exit %d after %v", tc.name, sent.Sub(started).Seconds(), status, took.Round(time.Millisecond))
+			if status != tc.want || took > interruptBound {
+				t.Errorf("exit %d after %v; want %d within %v", status, took, tc.want, interruptBound)
+			}
+			e.AssertNoNodeShellPods()
+		})
+	}
+}
