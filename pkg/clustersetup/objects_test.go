@@ -155,7 +155,7 @@ func TestPodRulesAreExactlyASession(t *testing.T) {
 		"get pods/exec": true, // the WebSocket exec up to 1.34
 		"list nodes":    true, // closest names for a mistyped node
 	}
-	for _, a := range session.RequiredAccess("ns") {
+	for _, a := range session.RequiredAccess("ns", session.ExecRequest{}) {
 		res := a.Resource
 		if a.Subresource != "" {
 			res += "/" + a.Subresource
