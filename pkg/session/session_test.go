@@ -387,3 +387,38 @@ func TestPanicInTheHeartbeatEndsTheSessionAndDeletesThePod(t *testing.T) {
 	}
 	h.assertNoPods(t)
 }
+
+// TestHandleRunsSeveralActionsAndClosesOnce: a held session runs one action after another
+// on the same pod, and Close deletes it once however often it is called.
+func TestHandleRunsSeveralActionsAndClosesOnce(t *testing.T) {
+	h := newHarness(t, running)
+	r := h.session()
+	handle, err := r.Start(context.Background(), Target{Pod: r.Pod, Command: []string{"uptime"}}, podspec.Nsenter{})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	for _, cmd := range [][]string{{"uptime"}, {"dmesg"}} {
+		if code, err := handle.Exec(context.Background(), ExecRequest{Command: cmd, Terminal: r.Streams.Terminal()}); code != 0 || err != nil {
+			t.Fatalf("Exec %v = %d, %v", cmd, code, err)
+		}
+	}
+	if err := errors.Join(handle.Close(), handle.Close()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if len(h.exec.reqs) != 2 || h.exec.reqs[0].Pod != handle.Pod().Name || h.exec.reqs[1].Pod != handle.Pod().Name {
+		t.Fatalf("exec requests %+v, want two on pod %s", h.exec.reqs, handle.Pod().Name)
+	}
+	if got := h.exec.reqs[1].Command; got[0] != "sh" || got[len(got)-1] != "dmesg" {
+		t.Errorf("second exec argv %q, want the nsenter entry's argv for dmesg", got)
+	}
+	deletes := 0
+	for _, a := range h.client.Actions() {
+		if a.Matches("delete", "pods") {
+			deletes++
+		}
+	}
+	if deletes != 1 {
+		t.Errorf("%d deletes, want 1", deletes)
+	}
+	h.assertNoPods(t)
+}
