@@ -12,17 +12,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
-
-	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
 // fleetReport is node-shell's -o json document (pkg/fleet.Report), read as a user would.
@@ -93,36 +88,29 @@ func (e *E2E) labelNodes(key, value string, nodes ...string) {
 	}
 }
 
-// recordPods records the node of every node-shell pod created in the test's namespace
-// from now on, by pod name.
-func (e *E2E) recordPods() func() map[string]string {
-	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e.t.Cleanup(cancel)
-	w, err := e.client.CoreV1().Pods(e.namespace).Watch(ctx, metav1.ListOptions{LabelSelector: podspec.ManagedBySelector})
-	if err != nil {
-		e.t.Fatalf("watch pods: %v", err)
-	}
-	var mu sync.Mutex
-	nodeOf := map[string]string{}
-	go func() {
-		for ev := range w.ResultChan() {
-			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
-				mu.Lock()
-				nodeOf[p.Name] = p.Spec.NodeName
-				mu.Unlock()
-			}
+// assertOnePodPerNode fails t unless the run made exactly one session pod per node of
+// nodes, each bound to, annotated with and run by the kubelet of that node, and returns the
+// pods by name.
+func assertOnePodPerNode(t *testing.T, sessions []SessionPod, nodes []string) map[string]SessionPod {
+	t.Helper()
+	byName := map[string]SessionPod{}
+	perNode := map[string]int{}
+	for _, p := range sessions {
+		byName[p.Name] = p
+		perNode[p.NodeName]++
+		if p.NodeAnnotation != p.NodeName || (p.HostIP != "" && p.Kubelet != p.NodeName) {
+			t.Errorf("session pod %s is not where it says: %s", p.Name, p)
 		}
-	}()
-	return func() map[string]string {
-		mu.Lock()
-		defer mu.Unlock()
-		out := map[string]string{}
-		for k, v := range nodeOf {
-			out[k] = v
-		}
-		return out
 	}
+	for _, n := range nodes {
+		if perNode[n] != 1 {
+			t.Errorf("%d session pods on node %s, want 1; pods: %v", perNode[n], n, sessions)
+		}
+	}
+	if len(sessions) != len(nodes) {
+		t.Errorf("%d session pods, want one on each of %v: %v", len(sessions), nodes, sessions)
+	}
+	return byName
 }
 
 // TestFleetSelectsLabelledNodes: -l runs on exactly the labelled nodes. Each node's many
@@ -138,9 +126,8 @@ func TestFleetSelectsLabelledNodes(t *testing.T) {
 	const lines = 2000
 	pad := strings.Repeat("x", 200)
 	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line-$i-%s"; i=$((i+1)); done; echo "to-stderr" >&2; exit 3`, lines, pad)
-	pods := e.recordPods()
-
 	r := e.NodeShell("-l", selector, "--", "sh", "-c", script).Run()
+	assertOnePodPerNode(t, r.Sessions, picked)
 	if r.Status != 3 {
 		t.Errorf("status %d, want 3 (the highest remote status); stderr:\n%s", r.Status, r.Stderr)
 	}
@@ -178,15 +165,15 @@ func TestFleetSelectsLabelledNodes(t *testing.T) {
 	r = e.NodeShell("-l", selector, "-o", "json", "--", "sh", "-c", "echo on-node; exit 0").Run()
 	report := parseReport(t, r.Stdout)
 	summary = parseSummary(t, r.Stderr)
-	recorded := pods()
+	recorded := assertOnePodPerNode(t, r.Sessions, picked)
 	var reported []string
 	for _, n := range report.Nodes {
 		reported = append(reported, n.Node)
 		if n.Outcome != "exited" || n.ExitStatus != 0 || n.Stdout == nil || *n.Stdout != "on-node\n" {
 			t.Errorf("node %s: %+v, want exited 0 with its output", n.Node, n)
 		}
-		if got := recorded[n.Pod]; got != n.Node {
-			t.Errorf("node %s reported pod %q, which ran on node %q", n.Node, n.Pod, got)
+		if got := recorded[n.Pod]; got.NodeName != n.Node || got.Kubelet != n.Node {
+			t.Errorf("node %s reported pod %q, which ran at %s", n.Node, n.Pod, got)
 		}
 		if s := summary[n.Node]; s.status != strconv.Itoa(n.ExitStatus) {
 			t.Errorf("summary says %+v for node %s, the JSON %+v", s, n.Node, n)
@@ -195,9 +182,6 @@ func TestFleetSelectsLabelledNodes(t *testing.T) {
 	sort.Strings(reported)
 	if strings.Join(reported, ",") != strings.Join(picked, ",") || len(summary) != len(picked) || r.Status != 0 || report.ExitStatus != 0 {
 		t.Errorf("JSON nodes %v, summary %v, status %d/%d; want exactly %v, status 0", reported, summary, r.Status, report.ExitStatus, picked)
-	}
-	if n := len(recorded); n != 2*len(picked) {
-		t.Errorf("%d session pods in two runs on %d nodes, want one per node per run", n, len(picked))
 	}
 }
 
@@ -209,6 +193,7 @@ func TestFleetOneNodeNotReady(t *testing.T) {
 	e.stopKubeletUntilNotReady(down)
 
 	r := e.NodeShell("--all", "-o", "json", "--", "echo", "fine").Run()
+	assertOnePodPerNode(t, r.Sessions, e.Nodes())
 	if r.Status != 255 {
 		t.Errorf("status %d, want 255: a node could not run the command", r.Status)
 	}
@@ -244,6 +229,7 @@ func TestFleetStdinReachesEveryNodeByteExact(t *testing.T) {
 	data = append(data, "\r\nno newline at the end"...)
 	sum := sha256.Sum256(data)
 	r := e.NodeShell("--all", "--", "sha256sum").WithStdin(bytes.NewReader(data)).RunOK()
+	assertOnePodPerNode(t, r.Sessions, e.Nodes())
 	for _, n := range e.Nodes() {
 		if want := n + ": " + hex.EncodeToString(sum[:]) + "  -\n"; !bytes.Contains(r.Stdout, []byte(want)) {
 			t.Errorf("node %s: stdout lacks %q:\n%s", n, want, r.Stdout)
@@ -252,6 +238,7 @@ func TestFleetStdinReachesEveryNodeByteExact(t *testing.T) {
 
 	script := "#!/bin/sh\nset -e\necho \"script ran: $((6 * 7))\"\n"
 	r = e.NodeShell("--all", "--", "sh").WithStdin(strings.NewReader(script)).RunOK()
+	assertOnePodPerNode(t, r.Sessions, e.Nodes())
 	for _, n := range e.Nodes() {
 		if !bytes.Contains(r.Stdout, []byte(n+": script ran: 42\n")) {
 			t.Errorf("node %s did not run the script:\n%s", n, r.Stdout)
@@ -276,12 +263,14 @@ func TestInterruptDuringFleet(t *testing.T) {
 		}, 143},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.For(t)
 			term := e.NodeShell("--all", "--", "sh", "-c", "echo started; exec sleep 600").StartTerminal(24, 80)
 			var want []string
 			for _, n := range e.Nodes() {
 				want = append(want, n+": started")
 			}
 			term.ExpectAll(want, 60*time.Second)
+			assertOnePodPerNode(t, term.sessions.Created(t), e.Nodes())
 			sent := time.Now()
 			tc.interrupt(term)
 			status := term.Wait(30 * time.Second)

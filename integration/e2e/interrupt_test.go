@@ -5,10 +5,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
 // interruptBound is how soon after Ctrl-C or SIGTERM node-shell must be gone, pod deleted.
@@ -49,13 +45,11 @@ func TestInterruptDuringSlowStart(t *testing.T) {
 		}, 143},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.For(t)
 			term := e.NodeShell(node, "--", "true").StartTerminal(24, 80)
 			started := time.Now()
 			term.Expect("waiting for the kubelet on node "+node, 30*time.Second)
-			pods, err := e.client.CoreV1().Pods(e.namespace).List(context.Background(), metav1.ListOptions{LabelSelector: podspec.ManagedBySelector})
-			if err != nil || len(pods.Items) != 1 {
-				t.Fatalf("session pods while waiting: %v, %v; want one", pods, err)
-			}
+			term.AssertOnNode(t, node)
 			time.Sleep(time.Until(started.Add(2500 * time.Millisecond))) // a user who gives up 2.5 s in
 			sent := time.Now()
 			tc.interrupt(term)
