@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"syscall"
 	"testing"
 	"time"
@@ -9,21 +8,6 @@ import (
 
 // interruptBound is how soon after Ctrl-C or SIGTERM node-shell must be gone, pod deleted.
 const interruptBound = time.Second
-
-// stopKubelet stops node's kubelet, so that a pod created there waits for a kubelet that
-// does not come; the node stays Ready for the controller's grace period. Cleanup starts
-// the kubelet again and waits until the node is Ready.
-func (e *E2E) stopKubelet(node string) {
-	e.t.Helper()
-	if err := e.cluster.StopKubelet(context.Background(), node); err != nil {
-		e.t.Fatalf("stop kubelet on %s: %v", node, err)
-	}
-	e.t.Cleanup(func() {
-		if err := e.cluster.StartKubelet(context.Background(), node); err != nil {
-			e.t.Errorf("start kubelet on %s again: %v", node, err)
-		}
-	})
-}
 
 // TestInterruptDuringSlowStart: on a real terminal, a session waits for a kubelet that is
 // stopped. Ctrl-C 2.5 s in (the terminal is not in raw mode yet, so it is a signal) ends
