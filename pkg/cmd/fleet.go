@@ -17,13 +17,13 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 )
 
-// A session makes about 6 requests in its first second (create, watch, the first heartbeat
-// with the user, exec, and the delete of the one before it in the slot), so the client's
-// rate limit grows with the fleet's parallelism instead of queueing sessions behind
-// client-go's default 5 QPS.
+// A session makes up to 8 requests in its first second or two (create, watch, exec, delete,
+// and the three node-health watches of a pod slow to start), so the client's rate limit
+// grows with the fleet's parallelism instead of queueing sessions behind client-go's
+// default 5 QPS (docs/benchmarks.md counts them).
 const (
-	fleetQPSPerSession   = 6
-	fleetBurstPerSession = 12
+	fleetQPSPerSession   = 10
+	fleetBurstPerSession = 20
 )
 
 // sizeForFleet sizes the client's rate limit for parallel sessions at once.

@@ -14,8 +14,12 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
 )
 
-// fleetParallel is node-shell's default --parallel (pkg/fleet.DefaultParallel), for the model.
-const fleetParallel = 16
+// node-shell's default --parallel (pkg/fleet.DefaultParallel) and its client rate limit per
+// parallel session (pkg/cmd fleetQPSPerSession), for the model.
+const (
+	fleetParallel      = 16
+	fleetQPSPerSession = 10
+)
 
 // fleetPoint is one fleet size of the fleet case: `-- true` on that many nodes at once.
 type fleetPoint struct {
@@ -281,11 +285,17 @@ func writeFleetModel(w writer, f *fleetResult, big fleetPoint) {
 	if one.WallMS.N == 0 || big.WallMS.N == 0 || big.Nodes < 2 {
 		return
 	}
-	// Requests are fixed + nodes×perNode (preflight, the node list, the sweep and the user's
-	// review once; each session's own per node): the two ends of the measured sizes give both.
-	totalOne, totalBig := one.RequestsPerNode.Median*float64(one.Nodes), big.RequestsPerNode.Median*float64(big.Nodes)
-	perNode := (totalBig - totalOne) / float64(big.Nodes-one.Nodes)
-	fixedReq := math.Max(0, totalOne-perNode*float64(one.Nodes))
+	// Requests made once per fleet (preflight, the node list, the sweep, the user's review)
+	// are the labels of the largest run seen fewer times than it has nodes; the rest are
+	// its sessions'.
+	var total, fixedReq float64
+	for _, l := range big.ByLabel {
+		total += float64(l.Count)
+		if l.Count < big.Nodes {
+			fixedReq += float64(l.Count)
+		}
+	}
+	perNode := (total - fixedReq) / float64(big.Nodes)
 	session := one.WallMS.Median
 	batches := math.Ceil(float64(nodes) / fleetParallel)
 	wall := batches * session
@@ -293,12 +303,26 @@ func writeFleetModel(w writer, f *fleetResult, big fleetPoint) {
 	w("one session after another, so the fleet takes about ⌈1000/%d⌉ = %.0f session times. With one session's\n", fleetParallel, batches)
 	w("time as measured here (%.0f ms, the 1-node fleet), that is **%.0f s**; on a cluster whose nodes each start\n", session, wall/1000)
 	w("their pod alone (real nodes do not share CPUs), the session time is what one node takes, not what %d\n", big.Nodes)
-	w("crowded kubelets take. Requests: about **%.1f per node** (%.0f in all), plus %.0f once per fleet; at %d\n", perNode, perNode*nodes, fixedReq, fleetParallel)
-	w("sessions in flight that is about **%.0f requests/s** at the apiserver (%.1f requests per node over one\n", perNode*fleetParallel/(session/1000), perNode)
-	w("session time), within the client's own limit (6 QPS per parallel session, %d QPS) and far below what an\n", 6*fleetParallel)
-	w("apiserver serves. Long-running requests (one watch and one exec per session) stay at %d at a time. A\n", 2*fleetParallel)
-	w("command that runs longer adds one heartbeat patch per node every 11 s (a quarter of the 45 s timeout):\n")
-	w("%d in flight, under 1.5 requests/s.\n\n", fleetParallel)
+	rate := perNode * fleetParallel / (session / 1000)
+	limit := fleetQPSPerSession * fleetParallel
+	verdict := "within"
+	if rate > float64(limit) {
+		verdict = "above, so the limiter spreads them a little,"
+	}
+	longRunning := 0
+	for _, l := range big.ByLabel {
+		if strings.HasPrefix(l.Label, "watch ") || strings.HasSuffix(l.Label, "/exec") {
+			longRunning += l.Count
+		}
+	}
+	w("crowded kubelets take. Requests: about **%.1f per node** (%.0f in all; %.0f for a pod that runs within a\n", perNode, perNode*nodes, one.RequestsPerNode.Median*float64(one.Nodes)-fixedReq)
+	w("second, as in the 1-node runs), plus %.0f once per fleet; at %d\n", fixedReq, fleetParallel)
+	w("sessions in flight that is about **%.0f requests/s** at the apiserver, %s the client's own limit\n", rate, verdict)
+	w("(%d QPS per parallel session, %d QPS) and far below what an apiserver serves. Long-running requests\n", fleetQPSPerSession, limit)
+	w("(the pod's watch and the exec, and the node-health watches of a pod slow to start: %.0f per node here)\n", float64(longRunning)/float64(big.Nodes))
+	w("stay at most %.0f at a time.\n", math.Ceil(float64(longRunning)/float64(big.Nodes))*fleetParallel)
+	w("A command that runs longer adds one heartbeat patch per node every 11 s (a quarter of the 45 s\n")
+	w("timeout): %d in flight, under 1.5 requests/s.\n\n", fleetParallel)
 }
 
 func rateRange1(s summary) string {
