@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -250,18 +249,7 @@ func TestFleetStdinReachesEveryNodeByteExact(t *testing.T) {
 // its command ends the fleet within a second, 130 or 143, with every pod deleted.
 func TestInterruptDuringFleet(t *testing.T) {
 	e := newE2E(t)
-	for _, tc := range []struct {
-		name      string
-		interrupt func(*Terminal)
-		want      int
-	}{
-		{"ctrl-c", func(term *Terminal) { term.Send("\x03") }, 130},
-		{"sigterm", func(term *Terminal) {
-			if err := term.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-		}, 143},
-	} {
+	for _, tc := range terminalInterrupts {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.For(t)
 			term := e.NodeShell("--all", "--", "sh", "-c", "echo started; exec sleep 600").StartTerminal(24, 80)
@@ -272,7 +260,7 @@ func TestInterruptDuringFleet(t *testing.T) {
 			term.ExpectAll(want, 60*time.Second)
 			assertOnePodPerNode(t, term.sessions.Created(t), e.Nodes())
 			sent := time.Now()
-			tc.interrupt(term)
+			tc.interrupt(t, term)
 			status := term.Wait(30 * time.Second)
 			took := time.Since(sent)
 			t.Logf("%s with %d nodes running: exit %d after %v", tc.name, len(e.Nodes()), status, took.Round(time.Millisecond))

@@ -132,20 +132,16 @@ func terminalPhase(pod *corev1.Pod) *Problem {
 	node := pod.Spec.NodeName
 	reason, msg := pod.Status.Reason, pod.Status.Message
 	switch {
-	case reason == "OutOfpods":
-		return &Problem{
-			Cause: fmt.Sprintf("node %s is at its pod limit (%s: %s); no pod was evicted for the session",
-				node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
-			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or free a pod slot on the node",
-				podspec.CriticalPriorityClass),
-			Detail: msg,
-		}
 	case strings.HasPrefix(reason, "OutOf"):
+		what, room := "has no room for the session pod's requests", "free resources on the node"
+		if reason == "OutOfpods" {
+			what, room = "is at its pod limit", "free a pod slot on the node"
+		}
 		return &Problem{
-			Cause: fmt.Sprintf("node %s has no room for the session pod's requests (%s: %s); no pod was evicted for the session",
-				node, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
-			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or free resources on the node",
-				podspec.CriticalPriorityClass),
+			Cause: fmt.Sprintf("node %s %s (%s: %s); no pod was evicted for the session",
+				node, what, reason, condense(strings.TrimPrefix(msg, "Pod was rejected: "))),
+			Fix: fmt.Sprintf("pass --priority-class %s to let the kubelet evict a lower-priority pod to make room, or %s",
+				podspec.CriticalPriorityClass, room),
 			Detail: msg,
 		}
 	case reason == "Evicted":
