@@ -71,6 +71,8 @@ type NodeShellOptions struct {
 	serverClock *serverclock.Clock
 	// user is who the apiserver says we are (preflight), for the pod's audit annotation.
 	user string
+	// actions are what a subcommand's session runs (cp, port-forward); nil means exec.
+	actions []session.Action
 
 	// Seams, filled in Complete only when nil so tests can stand in for them.
 	Executor stream.Executor

@@ -34,7 +34,7 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 	node, err := preflight.Run(ctx, o.client, preflight.Target{
 		Namespace: o.namespace,
 		Node:      o.Node,
-		Access:    session.RequiredAccess(o.namespace, session.ExecRequest{}),
+		Access:    session.RequiredAccess(o.namespace, o.sessionActions()...),
 		Server:    o.restConfig.Host,
 	})
 	who := <-whoAmI
@@ -49,4 +49,12 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 		r.Warning(w)
 	}
 	return nil
+}
+
+// sessionActions are the actions this run's sessions take: exec unless a subcommand said.
+func (o *NodeShellOptions) sessionActions() []session.Action {
+	if o.actions == nil {
+		return []session.Action{session.ExecRequest{}}
+	}
+	return o.actions
 }

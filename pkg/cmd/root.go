@@ -19,6 +19,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(NewCmdVersion(streams), NewCmdCompletion(streams))
 	root.AddCommand(NewCmdList(streams), NewCmdGC(streams), NewCmdSetup(streams))
+	root.AddCommand(NewCmdCp(streams), NewCmdPortForward(streams))
 	return root
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
 )
 
 // Request is one exec: where, what, and the streams to carry.
@@ -75,9 +76,14 @@ func (e *RemoteExecutor) Exec(ctx context.Context, req Request) error {
 }
 
 // newExecutor returns a WebSocket executor that falls back to SPDY, as kubectl's own
-// createExecutor does: on an upgrade failure or an HTTPS proxy that cannot tunnel.
+// createExecutor does: on an upgrade failure or an HTTPS proxy that cannot tunnel. The
+// SPDY one requires the exit status (statusRequired).
 func newExecutor(config *rest.Config, url *url.URL) (remotecommand.Executor, error) {
-	spdy, err := remotecommand.NewSPDYExecutor(config, "POST", url)
+	transport, upgrader, err := spdy.RoundTripperFor(config)
+	if err != nil {
+		return nil, err
+	}
+	spdyExec, err := remotecommand.NewSPDYExecutorForTransports(transport, statusRequired{upgrader}, "POST", url)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +92,7 @@ func newExecutor(config *rest.Config, url *url.URL) (remotecommand.Executor, err
 	if err != nil {
 		return nil, err
 	}
-	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+	return remotecommand.NewFallbackExecutor(ws, spdyExec, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	})
 }
