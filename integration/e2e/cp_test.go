@@ -487,3 +487,28 @@ func waitFileSize(t *testing.T, p string, size int64, timeout time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestCpProgressOnlyOnATerminal: on a terminal stderr, a large copy draws its progress line
+// (bytes, total, rate, ETA); with -q it draws none (on a pipe, TestCpRoundTrip checks).
+func TestCpProgressOnlyOnATerminal(t *testing.T) {
+	e := newE2E(t)
+	node := e.Nodes()[0]
+	nodeDir, local := t.TempDir(), t.TempDir()
+	big := filepath.Join(nodeDir, "big")
+	if err := os.Truncate(createEmpty(t, big), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	term := e.NodeShell("cp", node+":"+big, filepath.Join(local, "a")).StartTerminal(24, 120)
+	term.Expect(" / 1.0 GiB (", 60*time.Second)
+	term.Expect("MiB/s  ETA ", 30*time.Second)
+	if status := term.Wait(5 * time.Minute); status != 0 {
+		t.Fatalf("status %d; output %q", status, term.Output())
+	}
+	quiet := e.NodeShell("cp", "-q", node+":"+big, filepath.Join(local, "b")).StartTerminal(24, 120)
+	if status := quiet.Wait(5 * time.Minute); status != 0 || strings.Contains(quiet.Output(), "MiB/s") {
+		t.Errorf("-q: status %d, output %q; want 0 and no progress", status, quiet.Output())
+	}
+	if fileSize(filepath.Join(local, "b")) != 1<<30 {
+		t.Errorf("the copy has %d bytes", fileSize(filepath.Join(local, "b")))
+	}
+}
