@@ -8,71 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
-
-// sessionPods records every node-shell pod created in the test's namespace from now on;
-// assertOn fails the test unless there was at least one and each was pinned to node.
-type sessionPods struct {
-	mu   sync.Mutex
-	pods map[string]string // name → spec.nodeName
-}
-
-func (e *E2E) recordSessionPods() *sessionPods {
-	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e.t.Cleanup(cancel)
-	w, err := e.client.CoreV1().Pods(e.namespace).Watch(ctx, metav1.ListOptions{LabelSelector: podspec.ManagedBySelector})
-	if err != nil {
-		e.t.Fatalf("watch pods: %v", err)
-	}
-	s := &sessionPods{pods: map[string]string{}}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
-				s.mu.Lock()
-				s.pods[p.Name] = p.Spec.NodeName
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
-}
-
-func (s *sessionPods) assertOn(t *testing.T, node string, atLeast int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second) // the watch may trail the last run a little
-	for {
-		s.mu.Lock()
-		n := len(s.pods)
-		s.mu.Unlock()
-		if n >= atLeast || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.pods) < atLeast {
-		t.Errorf("saw %d session pods, want at least %d", len(s.pods), atLeast)
-	}
-	for name, got := range s.pods {
-		if got != node {
-			t.Errorf("session pod %s ran on %q, want %q", name, got, node)
-		}
-	}
-}
 
 // withoutNamespaceNotice is stderr without the notice every session outside the dedicated
 // namespace prints (namespace.go's sharedNamespaceNotice).
@@ -184,12 +128,12 @@ func assertSameTree(t *testing.T, want, got string) {
 func TestCpRoundTrip(t *testing.T) {
 	e := newE2E(t)
 	node := e.Nodes()[1]
-	pods := e.recordSessionPods()
 	nodeDir, local := t.TempDir(), t.TempDir()
 	src := filepath.Join(nodeDir, "tree")
 	nodeTree(t, src)
 
 	r := e.NodeShell("cp", node+":"+src, filepath.Join(local, "copy")).RunOK()
+	r.AssertOnNode(t, node)
 	if len(r.Stdout) != 0 || withoutNamespaceNotice(r.Stderr) != "" {
 		t.Errorf("cp printed on a pipe: stdout %q, stderr %q", r.Stdout, r.Stderr)
 	}
@@ -199,7 +143,7 @@ func TestCpRoundTrip(t *testing.T) {
 	if err := os.Mkdir(back, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e.NodeShell("cp", filepath.Join(local, "copy"), node+":"+back+"/").RunOK()
+	e.NodeShell("cp", filepath.Join(local, "copy"), node+":"+back+"/").RunOK().AssertOnNode(t, node)
 	assertSameTree(t, src, filepath.Join(back, "copy"))
 	// Owned by root on the node, as with scp as root, whoever ran node-shell.
 	if fi, err := os.Stat(filepath.Join(back, "copy", "big.bin")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
@@ -207,12 +151,11 @@ func TestCpRoundTrip(t *testing.T) {
 	}
 
 	// One file into a directory, then under a new name, in both directions.
-	e.NodeShell("cp", node+":"+filepath.Join(src, "etc", "config"), local+"/").RunOK()
-	e.NodeShell("cp", filepath.Join(local, "config"), node+":"+filepath.Join(nodeDir, "renamed")).RunOK()
+	e.NodeShell("cp", node+":"+filepath.Join(src, "etc", "config"), local+"/").RunOK().AssertOnNode(t, node)
+	e.NodeShell("cp", filepath.Join(local, "config"), node+":"+filepath.Join(nodeDir, "renamed")).RunOK().AssertOnNode(t, node)
 	if b, err := os.ReadFile(filepath.Join(nodeDir, "renamed")); err != nil || string(b) != "key = value\n" {
 		t.Errorf("single file round trip: %q, %v", b, err)
 	}
-	pods.assertOn(t, node, 4)
 }
 
 // hostileImage is busybox whose sh, found first on PATH, answers node-shell's send
@@ -287,6 +230,7 @@ func TestCpRefusesEntriesOutsideTheDestination(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := e.NodeShell("cp", "--image", hostileImage, node+":"+filepath.Join(nodeDir, attack), dest+"/").Run()
+			r.AssertOnNode(t, node)
 			stderr := withoutNamespaceNotice(r.Stderr)
 			t.Logf("status %d, stderr: %s", r.Status, stderr)
 			if r.Status != 255 || strings.Count(stderr, "\n") != 0 || !strings.Contains(stderr, "would write outside the destination") {
@@ -319,7 +263,6 @@ func TestCpRefusesEntriesOutsideTheDestination(t *testing.T) {
 func TestCpBadInput(t *testing.T) {
 	e := newE2E(t)
 	node := e.Nodes()[0]
-	pods := e.recordSessionPods()
 	local := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -339,17 +282,14 @@ func TestCpBadInput(t *testing.T) {
 		if r.Status != 255 || !strings.Contains(first, tc.want) || strings.Count(strings.TrimSpace(string(r.Stderr)), "\n") > 1 {
 			t.Errorf("%v: status %d, stderr %q; want 255 and %q", tc.args, r.Status, r.Stderr, tc.want)
 		}
-	}
-	pods.assertOn(t, node, 0)
-	if len(pods.pods) != 0 {
-		t.Errorf("bad arguments created %d pods", len(pods.pods))
+		r.AssertNoSession(t)
 	}
 
 	r := e.NodeShell("cp", node+":/no/such/file", local).Run()
 	if stderr := withoutNamespaceNotice(r.Stderr); r.Status != 255 || stderr != "error: cp "+node+":/no/such/file "+local+": /no/such/file: no such file or directory on the node" {
 		t.Errorf("missing node file: status %d, stderr %q", r.Status, stderr)
 	}
-	pods.assertOn(t, node, 1)
+	r.AssertOnNode(t, node)
 }
 
 // TestCpWorksWithoutTheNodesTar: the shell, tar and sha256sum that run are the session
@@ -372,6 +312,8 @@ func TestCpWorksWithoutTheNodesTar(t *testing.T) {
 	nodeTree(t, filepath.Join(nodeDir, "tree"))
 	down := e.NodeShell("cp", "--image", image, node+":"+filepath.Join(nodeDir, "tree"), local).RunOK()
 	up := e.NodeShell("cp", "--image", image, filepath.Join(local, "tree"), node+":"+filepath.Join(nodeDir, "again")).RunOK()
+	down.AssertOnNode(t, node)
+	up.AssertOnNode(t, node)
 	for what, want := range map[string][]string{
 		string(down.Stderr): {"sh of the session image: node-shell-send"},
 		string(up.Stderr):   {"sh of the session image: node-shell-receive"},
@@ -424,6 +366,7 @@ func TestCutStreamIsNeverSuccess(t *testing.T) {
 			inv := e.NodeShell(tc.args...)
 			b := &Background{t: t, cmd: inv.Command(), exited: make(chan struct{})}
 			b.cmd.Stdout, b.cmd.Stderr = out, &b.stderr
+			b.sessions = e.WatchSessionPods()
 			if err := b.cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -436,6 +379,7 @@ func TestCutStreamIsNeverSuccess(t *testing.T) {
 			}()
 			t.Cleanup(func() { _ = b.cmd.Process.Kill() })
 			waitFileSize(t, tc.stdout, 64<<20, 60*time.Second)
+			b.AssertOnNode(t, node) // before the cut: the watch ends with the apiserver
 			if err := e.cluster.StopAPIServer(context.Background()); err != nil {
 				t.Fatalf("stop apiserver: %v", err)
 			}

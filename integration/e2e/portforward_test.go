@@ -138,7 +138,6 @@ var forwardingLine = regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 
 func TestPortForward(t *testing.T) {
 	e := newE2E(t)
 	node := e.Nodes()[2]
-	pods := e.recordSessionPods()
 	loopback := startEcho(t, "127.0.0.1:0")
 	onlyNode := startEcho(t, "127.0.0.5:0")
 	const heartbeat = 5 * time.Second
@@ -216,14 +215,13 @@ func TestPortForward(t *testing.T) {
 		}
 	}
 	e.AssertNoNodeShellPods()
-	pods.assertOn(t, node, 1)
+	run.AssertOnNode(t, node)
 }
 
 // TestPortForwardBadInput: bad port specs fail with 255 before any pod exists.
 func TestPortForwardBadInput(t *testing.T) {
 	e := newE2E(t)
 	node := e.Nodes()[0]
-	pods := e.recordSessionPods()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -238,9 +236,6 @@ func TestPortForwardBadInput(t *testing.T) {
 		if r.Status != 255 || !strings.Contains(first, tc.want) {
 			t.Errorf("%v: status %d, stderr %q; want 255 and %q", tc.args, r.Status, r.Stderr, tc.want)
 		}
-	}
-	pods.assertOn(t, node, 0)
-	if len(pods.pods) != 0 {
-		t.Errorf("bad arguments created %d pods", len(pods.pods))
+		r.AssertNoSession(t)
 	}
 }
