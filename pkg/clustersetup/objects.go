@@ -102,13 +102,15 @@ func Subjects(groups, users []string) []rbacv1.Subject {
 
 // PodRules are the Role's rules: every request a session makes in its namespace
 // (session.RequiredAccess), plus list pods, with which a session removes leftovers of
-// killed ones, and get pods/exec, the WebSocket exec of Kubernetes up to 1.34 (without it,
-// node-shell falls back to SPDY). docs/rbac.md explains each; docs/examples/node-shell-rbac.yaml
+// killed ones, get pods/exec, the WebSocket exec of Kubernetes up to 1.34 (without it,
+// node-shell falls back to SPDY), and pods/portforward for `port-forward` (create; get for
+// its WebSocket upgrade, as for exec). docs/rbac.md explains each; docs/examples/node-shell-rbac.yaml
 // holds the same rules (a test checks).
 func PodRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "watch", "delete", "patch", "list"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create", "get"}},
+		{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"create", "get"}},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/forward"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 )
 
@@ -151,11 +152,12 @@ func TestPodRulesAreExactlyASession(t *testing.T) {
 		}
 	}
 	want := map[string]bool{
-		"list pods":     true, // the sweep of leftovers
-		"get pods/exec": true, // the WebSocket exec up to 1.34
-		"list nodes":    true, // closest names for a mistyped node
+		"list pods":            true, // the sweep of leftovers
+		"get pods/exec":        true, // the WebSocket exec up to 1.34
+		"get pods/portforward": true, // the WebSocket port-forward
+		"list nodes":           true, // closest names for a mistyped node
 	}
-	for _, a := range session.RequiredAccess("ns", session.ExecRequest{}) {
+	for _, a := range session.RequiredAccess("ns", session.ExecRequest{}, forward.PortForwardRequest{}) {
 		res := a.Resource
 		if a.Subresource != "" {
 			res += "/" + a.Subresource
