@@ -44,6 +44,8 @@ var setupObjects = []string{
 	"rolebinding.rbac.authorization.k8s.io/kubectl-node-shell",
 	"clusterrole.rbac.authorization.k8s.io/kubectl-node-shell",
 	"clusterrolebinding.rbac.authorization.k8s.io/kubectl-node-shell",
+	"role.rbac.authorization.k8s.io/kubectl-node-shell-leases",
+	"rolebinding.rbac.authorization.k8s.io/kubectl-node-shell-leases",
 }
 
 // TestSetupKeepsSessionsToTheNodeAdmins: in the recommended setup, a node admin's session
@@ -87,6 +89,11 @@ func TestSetupKeepsSessionsToTheNodeAdmins(t *testing.T) {
 	creator := e.mintClient("e2e-node-admin", "node-admins")
 	e.waitAllowed(creator.path, authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: clustersetup.Namespace})
 	e.waitAllowed(creator.path, authorizationv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: clustersetup.Namespace})
+	// The optional watches that name a broken node fast (docs/rbac.md), exactly as the session
+	// makes them: by name (leases, nodes) or by field (events).
+	e.waitAllowed(creator.path, authorizationv1.ResourceAttributes{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases", Namespace: corev1.NamespaceNodeLease, Name: node})
+	e.waitAllowed(creator.path, authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes", Name: node})
+	e.waitAllowed(creator.path, authorizationv1.ResourceAttributes{Verb: "watch", Resource: "events", Namespace: clustersetup.Namespace})
 	e.timeNamespaceLookup(creator)
 	session := e.NodeShellAnyNamespace("--heartbeat-timeout", "8s", node, "--", "sleep", "30").WithKubeconfig(creator.path).Start()
 	pod := e.waitPodIn(clustersetup.Namespace, 30*time.Second)
@@ -235,6 +242,8 @@ func (e *E2E) setupVersions() []string {
 	add(c.RbacV1().RoleBindings(clustersetup.Namespace).Get(ctx, clustersetup.Name, metav1.GetOptions{}))
 	add(c.RbacV1().ClusterRoles().Get(ctx, clustersetup.Name, metav1.GetOptions{}))
 	add(c.RbacV1().ClusterRoleBindings().Get(ctx, clustersetup.Name, metav1.GetOptions{}))
+	add(c.RbacV1().Roles(corev1.NamespaceNodeLease).Get(ctx, clustersetup.LeaseName, metav1.GetOptions{}))
+	add(c.RbacV1().RoleBindings(corev1.NamespaceNodeLease).Get(ctx, clustersetup.LeaseName, metav1.GetOptions{}))
 	ns, _ := c.CoreV1().Namespaces().Get(ctx, clustersetup.Namespace, metav1.GetOptions{})
 	for _, f := range ns.ManagedFields {
 		if f.Manager != clustersetup.FieldManager || f.Operation != metav1.ManagedFieldsOperationApply {
@@ -325,6 +334,15 @@ func (e *E2E) removeSetup() {
 	_ = c.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, clustersetup.Name, metav1.DeleteOptions{})
 	_ = c.RbacV1().ClusterRoleBindings().Delete(ctx, clustersetup.Name, metav1.DeleteOptions{})
 	_ = c.RbacV1().ClusterRoles().Delete(ctx, clustersetup.Name, metav1.DeleteOptions{})
+	// kube-node-lease outlives the test: its objects go one by one, not with a namespace.
+	for _, err := range []error{
+		c.RbacV1().RoleBindings(corev1.NamespaceNodeLease).Delete(ctx, clustersetup.LeaseName, metav1.DeleteOptions{}),
+		c.RbacV1().Roles(corev1.NamespaceNodeLease).Delete(ctx, clustersetup.LeaseName, metav1.DeleteOptions{}),
+	} {
+		if err != nil && !apierrors.IsNotFound(err) {
+			e.t.Errorf("remove setup's lease RBAC in %s: %v", corev1.NamespaceNodeLease, err)
+		}
+	}
 	_ = c.CoreV1().Namespaces().Delete(ctx, clustersetup.Namespace, metav1.DeleteOptions{})
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		_, err := c.CoreV1().Namespaces().Get(ctx, clustersetup.Namespace, metav1.GetOptions{})

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -23,8 +24,12 @@ const (
 	// Namespace is where setup puts sessions, and where node-shell sends them when the
 	// user names no namespace and it exists with LabelDedicated.
 	Namespace = podspec.DedicatedNamespace
-	// Name is the name of every object setup makes, so one `kubectl get` per kind finds it.
+	// Name is the name of every object setup makes, so one `kubectl get` per kind finds it,
+	// but for LeaseName.
 	Name = "kubectl-node-shell"
+	// LeaseName names the Role and RoleBinding in kube-node-lease: a name of their own, so
+	// setup's one line per object (kind/name, no namespace) tells them from the pods' pair.
+	LeaseName = Name + "-leases"
 	// FieldManager owns the fields setup applies (server-side apply).
 	FieldManager = "kubectl-node-shell-setup"
 )
@@ -69,7 +74,7 @@ func (o Object) String() string {
 
 // Objects is the whole setup, in the order it is applied: the admission policy first, so it
 // is in force before the namespace can hold a pod; then the namespace; then the RBAC that
-// lets the node admins in.
+// lets the node admins in, the optional lease watch in kube-node-lease last.
 func Objects(o Options) []Object {
 	var objs []Object
 	if o.AdmissionPolicy {
@@ -85,6 +90,8 @@ func Objects(o Options) []Object {
 		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("rolebindings"), Namespace: Namespace, Object: roleBinding(subjects)},
 		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("clusterroles"), Object: clusterRole()},
 		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings"), Object: clusterRoleBinding(subjects)},
+		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("roles"), Namespace: corev1.NamespaceNodeLease, Object: leaseRole()},
+		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("rolebindings"), Namespace: corev1.NamespaceNodeLease, Object: leaseRoleBinding(subjects)},
 	)
 }
 
@@ -103,22 +110,33 @@ func Subjects(groups, users []string) []rbacv1.Subject {
 // PodRules are the Role's rules: every request a session makes in its namespace
 // (session.RequiredAccess), plus list pods, with which a session removes leftovers of
 // killed ones, get pods/exec, the WebSocket exec of Kubernetes up to 1.34 (without it,
-// node-shell falls back to SPDY), and pods/portforward for `port-forward` (create; get for
-// its WebSocket upgrade, as for exec). docs/rbac.md explains each; docs/examples/node-shell-rbac.yaml
+// node-shell falls back to SPDY), pods/portforward for `port-forward` (create; get for
+// its WebSocket upgrade, as for exec), and watch events, the kubelet's warnings about a pod
+// slow to run (best effort). docs/rbac.md explains each; docs/examples/node-shell-rbac.yaml
 // holds the same rules (a test checks).
 func PodRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "watch", "delete", "patch", "list"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create", "get"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"create", "get"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"watch"}},
 	}
 }
 
 // NodeRules are the cluster-wide rules: get a node before its pod is made, list nodes to
-// suggest the closest names for a mistyped one.
+// suggest the closest names for a mistyped one, watch the node of a pod slow to run for its
+// runtime going down (best effort).
 func NodeRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
+	}
+}
+
+// LeaseRules are the rules in kube-node-lease: watch the Lease of a pod's node when the pod
+// is slow to run, to find a dead kubelet in seconds (best effort).
+func LeaseRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, Verbs: []string{"watch"}},
 	}
 }
 
@@ -159,6 +177,27 @@ func roleBinding(subjects []rbacv1.Subject) *rbacv1.RoleBinding {
 		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
 		ObjectMeta: objectMeta(Namespace),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: Name},
+		Subjects:   subjects,
+	}
+}
+
+func leaseRole() *rbacv1.Role {
+	meta := objectMeta(corev1.NamespaceNodeLease)
+	meta.Name = LeaseName
+	return &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
+		ObjectMeta: meta,
+		Rules:      LeaseRules(),
+	}
+}
+
+func leaseRoleBinding(subjects []rbacv1.Subject) *rbacv1.RoleBinding {
+	meta := objectMeta(corev1.NamespaceNodeLease)
+	meta.Name = LeaseName
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+		ObjectMeta: meta,
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: LeaseName},
 		Subjects:   subjects,
 	}
 }

@@ -41,6 +41,8 @@ func TestObjectsInApplyOrder(t *testing.T) {
 				"rolebinding.rbac.authorization.k8s.io/kubectl-node-shell",
 				"clusterrole.rbac.authorization.k8s.io/kubectl-node-shell",
 				"clusterrolebinding.rbac.authorization.k8s.io/kubectl-node-shell",
+				"role.rbac.authorization.k8s.io/kubectl-node-shell-leases",
+				"rolebinding.rbac.authorization.k8s.io/kubectl-node-shell-leases",
 			},
 		},
 		{
@@ -52,6 +54,8 @@ func TestObjectsInApplyOrder(t *testing.T) {
 				"rolebinding.rbac.authorization.k8s.io/kubectl-node-shell",
 				"clusterrole.rbac.authorization.k8s.io/kubectl-node-shell",
 				"clusterrolebinding.rbac.authorization.k8s.io/kubectl-node-shell",
+				"role.rbac.authorization.k8s.io/kubectl-node-shell-leases",
+				"rolebinding.rbac.authorization.k8s.io/kubectl-node-shell-leases",
 			},
 		},
 	}
@@ -85,16 +89,22 @@ func TestSubjectsAreExactlyTheNodeAdmins(t *testing.T) {
 		{APIGroup: rbacv1.GroupName, Kind: "Group", Name: "sre"},
 		{APIGroup: rbacv1.GroupName, Kind: "User", Name: "alice"},
 	}
+	roles := map[string]string{} // namespace: the Role's name
+	for _, o := range objs {
+		if r, ok := o.Object.(*rbacv1.Role); ok {
+			roles[r.Namespace] = r.Name
+		}
+	}
 	var bindings int
 	for _, o := range objs {
 		switch b := o.Object.(type) {
 		case *rbacv1.RoleBinding:
 			bindings++
 			if diff := cmp.Diff(want, b.Subjects); diff != "" {
-				t.Errorf("RoleBinding subjects (-want +got):\n%s", diff)
+				t.Errorf("RoleBinding %s/%s subjects (-want +got):\n%s", b.Namespace, b.Name, diff)
 			}
-			if b.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: Name}) {
-				t.Errorf("RoleBinding roleRef %+v", b.RoleRef)
+			if b.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: roles[b.Namespace]}) || b.Name != b.RoleRef.Name {
+				t.Errorf("RoleBinding %s/%s roleRef %+v, want the Role %q of its namespace, of its own name", b.Namespace, b.Name, b.RoleRef, roles[b.Namespace])
 			}
 		case *rbacv1.ClusterRoleBinding:
 			bindings++
@@ -106,8 +116,11 @@ func TestSubjectsAreExactlyTheNodeAdmins(t *testing.T) {
 			}
 		}
 	}
-	if bindings != 2 {
-		t.Errorf("%d bindings, want a RoleBinding and a ClusterRoleBinding", bindings)
+	if bindings != 3 {
+		t.Errorf("%d bindings, want a RoleBinding in %s and in %s, and a ClusterRoleBinding", bindings, Namespace, corev1.NamespaceNodeLease)
+	}
+	if roles[Namespace] != Name || roles[corev1.NamespaceNodeLease] != LeaseName {
+		t.Errorf("Roles by namespace %v, want %s in %s and %s in %s", roles, Name, Namespace, LeaseName, corev1.NamespaceNodeLease)
 	}
 }
 
@@ -140,22 +153,32 @@ func TestNamespaceAllowsPrivilegedPodsAndIsMarked(t *testing.T) {
 	}
 }
 
-// TestPodRulesAreExactlyASession: the Role grants every request a session makes
-// (session.RequiredAccess) and, beyond them, only the two documented extras.
+// TestPodRulesAreExactlyASession: the Roles grant every request a session makes
+// (session.RequiredAccess) and, beyond them, only the documented extras: the optional rows
+// of docs/rbac.md.
 func TestPodRulesAreExactlyASession(t *testing.T) {
 	granted := map[string]bool{}
-	for _, r := range append(PodRules(), NodeRules()...) {
+	for _, r := range append(append(PodRules(), NodeRules()...), LeaseRules()...) {
 		for _, res := range r.Resources {
 			for _, v := range r.Verbs {
-				granted[v+" "+res] = true
+				for _, g := range r.APIGroups {
+					name := res
+					if g != "" {
+						name += "." + g
+					}
+					granted[v+" "+name] = true
+				}
 			}
 		}
 	}
 	want := map[string]bool{
-		"list pods":            true, // the sweep of leftovers
-		"get pods/exec":        true, // the WebSocket exec up to 1.34
-		"get pods/portforward": true, // the WebSocket port-forward
-		"list nodes":           true, // closest names for a mistyped node
+		"list pods":                        true, // the sweep of leftovers
+		"get pods/exec":                    true, // the WebSocket exec up to 1.34
+		"get pods/portforward":             true, // the WebSocket port-forward
+		"list nodes":                       true, // closest names for a mistyped node
+		"watch leases.coordination.k8s.io": true, // a dead kubelet, for a pod slow to run
+		"watch nodes":                      true, // its runtime down
+		"watch events":                     true, // the kubelet's warnings about the pod
 	}
 	for _, a := range session.RequiredAccess("ns", session.ExecRequest{}, forward.PortForwardRequest{}) {
 		res := a.Resource
@@ -193,6 +216,9 @@ func TestDocsRBACExampleHasTheSameRules(t *testing.T) {
 		if err := yaml.Unmarshal(doc, &obj); err != nil {
 			t.Fatal(err)
 		}
+		if _, twice := rules[obj.Kind]; twice {
+			t.Fatalf("two %ss in the file: this test tells them apart by kind only", obj.Kind)
+		}
 		if obj.Kind != "" {
 			rules[obj.Kind] = obj.Rules
 		}
@@ -210,7 +236,7 @@ const manifestHeader = `# What kubectl node-shell setup applies, for a cluster t
 # with the group node-shell-users as node admins. Generated by
 #   kubectl node-shell setup --group node-shell-users --dry-run=client -o yaml
 # (go test ./pkg/clustersetup -update rewrites it; a test fails when it differs).
-# Review it, or put your own groups in the two bindings and apply it with
+# Review it, or put your own groups in the three bindings and apply it with
 #   kubectl apply --server-side --field-manager=kubectl-node-shell-setup -f node-shell-setup.yaml
 # docs/security.md explains each object.
 `

@@ -218,7 +218,7 @@ func (o *SetupOptions) Run(ctx context.Context) error {
 		switch {
 		case o.DryRun == dryRunClient:
 			result = "(dry run)"
-		case namespaceMissing && obj.Namespace != "":
+		case namespaceMissing && obj.Namespace == clustersetup.Namespace:
 			// The server cannot judge an object in a namespace its dry run did not make.
 			result = "created (server dry run; not checked, as namespace " + obj.Namespace + " does not exist yet)"
 		default:

@@ -83,7 +83,7 @@ func TestSetupClientDryRunNeedsNoCluster(t *testing.T) {
 	if status := Execute(streams, []string{"setup", "--user", "alice", "--dry-run=client"}); status != 0 {
 		t.Fatalf("status %d", status)
 	}
-	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 7 || lines[2] != "namespace/node-shell (dry run)" {
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 9 || lines[2] != "namespace/node-shell (dry run)" {
 		t.Errorf("stdout %q, want one line per object, the namespace third", out)
 	}
 }
@@ -106,6 +106,8 @@ role.rbac.authorization.k8s.io/kubectl-node-shell created
 rolebinding.rbac.authorization.k8s.io/kubectl-node-shell created
 clusterrole.rbac.authorization.k8s.io/kubectl-node-shell created
 clusterrolebinding.rbac.authorization.k8s.io/kubectl-node-shell created
+role.rbac.authorization.k8s.io/kubectl-node-shell-leases created
+rolebinding.rbac.authorization.k8s.io/kubectl-node-shell-leases created
 `
 	if diff := cmp.Diff(want, out); diff != "" || errOut != "" {
 		t.Errorf("first run (-want +got):\n%s\nstderr %q", diff, errOut)
@@ -131,7 +133,7 @@ clusterrolebinding.rbac.authorization.k8s.io/kubectl-node-shell created
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		changed := strings.Contains(line, "binding.rbac.authorization.k8s.io/")
 		if strings.HasSuffix(line, " configured") != changed || (!changed && !strings.HasSuffix(line, " unchanged")) {
-			t.Errorf("with another subject: %q; want only the two bindings configured", line)
+			t.Errorf("with another subject: %q; want only the three bindings configured", line)
 		}
 	}
 }
@@ -143,8 +145,11 @@ func TestSetupServerDryRunChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 7 || lines[2] != "namespace/node-shell created (server dry run)" ||
-		lines[3] != "role.rbac.authorization.k8s.io/kubectl-node-shell created (server dry run; not checked, as namespace node-shell does not exist yet)" {
+	// kube-node-lease exists: the server judges the lease Role and binding there.
+	if len(lines) != 9 || lines[2] != "namespace/node-shell created (server dry run)" ||
+		lines[3] != "role.rbac.authorization.k8s.io/kubectl-node-shell created (server dry run; not checked, as namespace node-shell does not exist yet)" ||
+		lines[7] != "role.rbac.authorization.k8s.io/kubectl-node-shell-leases created (server dry run)" ||
+		lines[8] != "rolebinding.rbac.authorization.k8s.io/kubectl-node-shell-leases created (server dry run)" {
 		t.Errorf("stdout:\n%s", out)
 	}
 	for _, p := range api.patches {
@@ -163,7 +168,7 @@ func TestSetupWithoutAdmissionPolicyWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out, "validatingadmissionpolic") || strings.Count(out, "\n") != 5 {
+	if strings.Contains(out, "validatingadmissionpolic") || strings.Count(out, "\n") != 7 {
 		t.Errorf("stdout:\n%s\nwant the namespace and RBAC only", out)
 	}
 	if !strings.HasPrefix(errOut, "warning: this cluster does not serve ValidatingAdmissionPolicy") || strings.Count(errOut, "\n") != 1 {
