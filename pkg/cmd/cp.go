@@ -29,7 +29,14 @@ var (
 		verified: the node counts and hashes (sha256) the exact stream it sent or received,
 		and node-shell exits 0 only when that matches what arrived. A name coming from the
 		node that would land outside the destination ("..", an absolute name, a path through
-		a symlink) is refused and fails the copy.`)
+		a symlink) is refused and fails the copy.
+
+		With -l SELECTOR or --all, the copy runs on every selected node, --parallel at a
+		time, and the node side is written :PATH, without a node name. From the nodes, DEST
+		is a directory (made if missing) and each node's copy lands in DEST/NODE/; to the
+		nodes, SRC goes to PATH on each. Every node's transfer is verified on its own, one
+		failing node never stops the others, and a summary follows on stderr: the exit
+		status is 0 only when every node's copy was verified, else 255.`)
 
 	cpExample = templates.Examples(`
 		# A node's log into the current directory
@@ -39,7 +46,13 @@ var (
 		%[1]s cp ./kubelet NODE:/usr/local/bin/
 
 		# A directory, recursively, under another name
-		%[1]s cp NODE:/etc/kubernetes ./node-kubernetes`)
+		%[1]s cp NODE:/etc/kubernetes ./node-kubernetes
+
+		# Every GPU node's syslog, as ./logs/NODE/syslog
+		%[1]s cp -l pool=gpu :/var/log/syslog ./logs/
+
+		# A tool onto every node
+		%[1]s cp --all ./tool :/usr/local/bin/`)
 )
 
 // CpOptions are the flags and resolved state of `kubectl node-shell cp SRC DEST`.
@@ -57,7 +70,7 @@ type CpOptions struct {
 func NewCmdCp(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &CpOptions{NodeShellOptions: NewNodeShellOptions(streams)}
 	cmd := &cobra.Command{
-		Use:                   "cp [flags] SRC DEST",
+		Use:                   "cp [flags] SRC DEST | (-l SELECTOR | --all) SRC DEST",
 		DisableFlagsInUseLine: true,
 		Short:                 "Copy files and directories to and from a node",
 		Long:                  cpLong,
@@ -76,6 +89,7 @@ func NewCmdCp(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, "%v", err) })
 	o.addPodFlags(cmd)
+	o.addCpFleetFlags(cmd)
 	return cmd
 }
 
@@ -95,11 +109,16 @@ func (o *CpOptions) Complete(cmd *cobra.Command, args []string) error {
 		return usageError(cmd, "cp takes SRC and DEST, one of them NODE:PATH: kubectl node-shell cp NODE:/var/log/syslog ./")
 	}
 	o.Src, o.Dest = args[0], args[1]
+	if o.Selector != "" || o.All {
+		return o.completeFleet(cmd)
+	}
 	srcNode, srcPath, srcRemote := splitRemote(o.Src)
 	destNode, destPath, destRemote := splitRemote(o.Dest)
 	switch {
 	case srcRemote && destRemote:
 		return usageError(cmd, "both %s and %s are on nodes: copy to this machine first", o.Src, o.Dest)
+	case !srcRemote && !destRemote && (isFleetSide(o.Src) || isFleetSide(o.Dest)):
+		return usageError(cmd, ":PATH names no node: write NODE:PATH, or select the nodes with -l SELECTOR or --all")
 	case !srcRemote && !destRemote:
 		return usageError(cmd, "neither %s nor %s names a node: write one of them as NODE:PATH", o.Src, o.Dest)
 	case srcRemote:
@@ -131,6 +150,9 @@ func (o *CpOptions) Validate() error {
 	if path.Clean(o.nodePath) == "/" {
 		return usageError(nil, "%s:/ is the node's whole filesystem: name a file or directory in it", o.Node)
 	}
+	if o.fleet {
+		return o.validateGatherDir()
+	}
 	if _, _, err := transfer.LocalTarget(o.localPath); err != nil {
 		return err
 	}
@@ -139,6 +161,9 @@ func (o *CpOptions) Validate() error {
 
 // Run starts the session, copies, and deletes the pod.
 func (o *CpOptions) Run(ctx context.Context) error {
+	if o.fleet {
+		return o.runFleet(ctx)
+	}
 	// A panic in a goroutine of the session's ends the session through ctx, so cleanup runs.
 	ctx, endSession := context.WithCancelCause(ctx)
 	defer endSession(nil)

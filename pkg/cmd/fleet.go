@@ -130,7 +130,7 @@ func (o *NodeShellOptions) runFleet(ctx context.Context) error {
 		return h, nil
 	}
 	results := fleet.Run(ctx, &fleet.Options{
-		Nodes: nodes, Command: o.Command, Stdin: stdin, Parallel: o.Parallel, Start: start, Output: out,
+		Nodes: nodes, Command: o.Command, Stdin: stdin, Parallel: o.Parallel, Start: start, Output: out, Action: o.fleetAction,
 	})
 	select { // the sweep never holds up the exit for long
 	case <-swept:

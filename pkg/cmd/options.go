@@ -73,6 +73,8 @@ type NodeShellOptions struct {
 	user string
 	// actions are what a subcommand's session runs (cp, port-forward); nil means exec.
 	actions []session.Action
+	// fleetAction is what a subcommand's fleet does on each node (cp); nil means exec.
+	fleetAction fleet.Action
 
 	// Seams, filled in Complete only when nil so tests can stand in for them.
 	Executor stream.Executor

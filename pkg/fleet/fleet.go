@@ -46,7 +46,13 @@ type Options struct {
 	Parallel int
 	Start    Starter
 	Output   *Output
+	// Action, when set, is what each node's session does instead of exec'ing Command.
+	Action Action
 }
+
+// Action is a node's work on its started session (cp's verified transfer, say): st are
+// the node's output streams, r its reporter; a nil error with status 0 is the node's success.
+type Action func(ctx context.Context, node string, h Handle, st session.Streams, r session.Reporter) (int, error)
 
 // Outcome is how a node's session ended.
 type Outcome string
@@ -139,12 +145,16 @@ func runOne(ctx context.Context, o *Options, n Node) (r Result) {
 }
 
 func execOn(ctx context.Context, o *Options, node string, st session.Streams, r *Result) (int, error) {
-	h, err := o.Start(ctx, node, o.Output.reporter(node))
+	rep := o.Output.reporter(node)
+	h, err := o.Start(ctx, node, rep)
 	if err != nil {
 		return 0, err
 	}
 	defer h.Close()
 	r.Pod = h.Pod().Name
+	if o.Action != nil {
+		return o.Action(ctx, node, h, st, rep)
+	}
 	if o.Stdin != nil {
 		st.In = bytes.NewReader(o.Stdin)
 	}
