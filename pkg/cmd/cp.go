@@ -77,15 +77,7 @@ func NewCmdCp(streams genericiooptions.IOStreams) *cobra.Command {
 		Example:               templatesName(cpExample),
 		SilenceUsage:          true,
 		SilenceErrors:         true,
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(c, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:                  completeValidateRun(o),
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, "%v", err) })
 	o.addPodFlags(cmd)

@@ -3,6 +3,8 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -57,18 +59,30 @@ func NewCmdNodeShell(streams genericiooptions.IOStreams) *cobra.Command {
 		Annotations:           map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl node-shell"},
 		SilenceUsage:          true,
 		SilenceErrors:         true,
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(c, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:                  completeValidateRun(o),
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, "%v", err) })
 	o.AddFlags(cmd)
 	o.registerCompletions(cmd)
 	return cmd
+}
+
+// sessionOptions follow kubectl's lifecycle: Complete resolves, Validate judges, Run acts.
+type sessionOptions interface {
+	Complete(c *cobra.Command, args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// completeValidateRun is the RunE of a command whose options are sessionOptions.
+func completeValidateRun(o sessionOptions) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		if err := o.Complete(c, args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(c.Context())
+	}
 }
