@@ -21,9 +21,6 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
-// FieldManager names node-shell's writes in the pod's managedFields (podspec.FieldManager).
-const FieldManager = podspec.FieldManager
-
 // sweepGrace is how long the end of a session waits for the background sweep of leftovers
 // to finish before it cancels it: it must never hold up the user.
 const sweepGrace = time.Second
@@ -182,7 +179,7 @@ func (h *heartbeat) renew(ctx context.Context) (gone bool) {
 	reqCtx, cancel := context.WithTimeout(ctx, h.interval)
 	defer cancel()
 	_, err = h.client.CoreV1().Pods(h.pod.Namespace).Patch(reqCtx, h.pod.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: FieldManager})
+		metav1.PatchOptions{FieldManager: podspec.FieldManager})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {

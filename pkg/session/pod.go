@@ -48,7 +48,7 @@ const (
 // second later); that refusal is retried for a few seconds instead of failing the session.
 func (s *Session) createWaitingForServiceAccount(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
 	pods := s.Client.CoreV1().Pods(pod.Namespace)
-	opts := metav1.CreateOptions{FieldManager: FieldManager}
+	opts := metav1.CreateOptions{FieldManager: podspec.FieldManager}
 	created, err := pods.Create(ctx, pod, opts)
 	for i := 0; i < serviceAccountRetries && err != nil && diagnose.MissingServiceAccount(err); i++ {
 		select {
