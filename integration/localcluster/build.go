@@ -25,9 +25,16 @@ import (
 // Binaries go to $KNS_CACHE (default ~/.cache/kubectl-node-shell) under
 // bin/kubernetes-VERSION and bin/etcd-VERSION. Go's own module and build
 // caches are the user's usual ones.
-func Build(ctx context.Context, log io.Writer) error {
+//
+// kubernetesVersion "" means $KNS_KUBERNETES_VERSION or
+// DefaultKubernetesVersion (see KubernetesVersion).
+func Build(ctx context.Context, kubernetesVersion string, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
+	}
+	version, err := KubernetesVersion(kubernetesVersion)
+	if err != nil {
+		return err
 	}
 	if err := checkRootLinux(); err != nil {
 		return err
@@ -36,7 +43,7 @@ func Build(ctx context.Context, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := binariesIn(cache)
+	b := binariesIn(cache, version)
 	// Two processes building at once (two test packages on a cold cache)
 	// would compile everything twice on a small machine: the second waits,
 	// then finds everything built.
@@ -57,8 +64,8 @@ func Build(ctx context.Context, log io.Writer) error {
 	if err := buildEtcd(ctx, cache, b, log); err != nil {
 		return fmt.Errorf("building etcd %s: %w", EtcdVersion, err)
 	}
-	if err := buildKubernetes(ctx, cache, b, log); err != nil {
-		return fmt.Errorf("building kubernetes %s: %w", KubernetesVersion, err)
+	if err := buildKubernetes(ctx, cache, version, b, log); err != nil {
+		return fmt.Errorf("building kubernetes %s: %w", version, err)
 	}
 	return nil
 }
@@ -117,6 +124,8 @@ func buildEtcd(ctx context.Context, cache string, b binaries, log io.Writer) err
 
 // stagingReplace matches the lines of Kubernetes' go.mod that point a
 // staging module at the source tree: "k8s.io/api => ./staging/src/k8s.io/api".
+var goDirective = regexp.MustCompile(`(?m)^go\s+(\S+)\s*$`)
+
 var stagingReplace = regexp.MustCompile(`(?m)^\s*(k8s\.io/\S+)\s*=>\s*\./staging/src/`)
 
 // kubernetesGoMod turns upstream's go.mod into a scratch module that can
@@ -124,10 +133,16 @@ var stagingReplace = regexp.MustCompile(`(?m)^\s*(k8s\.io/\S+)\s*=>\s*\./staging
 // as a module, and its staging replaces point at directories that are not
 // in the module zip. Each is replaced by the published v0.X.Y tag instead
 // (31 modules for 1.34, from k8s.io/api to k8s.io/sample-controller).
-func kubernetesGoMod(upstream []byte) (string, error) {
-	staging := "v0." + strings.TrimPrefix(KubernetesVersion, "v1.")
+func kubernetesGoMod(upstream []byte, version string) (string, error) {
+	staging := "v0." + strings.TrimPrefix(version, "v1.")
+	// The scratch module's go line must not be older than upstream's, or the
+	// go command refuses to build without a go.mod update.
+	goLine := "1.24"
+	if m := goDirective.FindSubmatch(upstream); m != nil {
+		goLine = string(m[1])
+	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "module localbuild\n\ngo 1.24\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", KubernetesVersion)
+	fmt.Fprintf(&sb, "module localbuild\n\ngo %s\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", goLine, version)
 	matches := stagingReplace.FindAllSubmatch(upstream, -1)
 	if len(matches) == 0 {
 		return "", errors.New("no staging replace directives in k8s.io/kubernetes's go.mod")
@@ -141,15 +156,15 @@ func kubernetesGoMod(upstream []byte) (string, error) {
 
 // kubernetesLDFlags stamps the version, as upstream's release build does:
 // kubelet reports it to the apiserver, kubectl prints it.
-func kubernetesLDFlags() string {
-	ver := strings.TrimPrefix(KubernetesVersion, "v")
+func kubernetesLDFlags(version string) string {
+	ver := strings.TrimPrefix(version, "v")
 	parts := strings.SplitN(ver, ".", 3)
 	const p = "k8s.io/component-base/version."
 	return fmt.Sprintf("-s -w -X %sgitVersion=%s -X %sgitMajor=%s -X %sgitMinor=%s -X %sgitTreeState=clean",
-		p, KubernetesVersion, p, parts[0], p, parts[1], p)
+		p, version, p, parts[0], p, parts[1], p)
 }
 
-func buildKubernetes(ctx context.Context, cache string, b binaries, log io.Writer) error {
+func buildKubernetes(ctx context.Context, cache, version string, b binaries, log io.Writer) error {
 	outs := make([]string, len(kubeCommands))
 	pkgs := make([]string, len(kubeCommands))
 	for i, c := range kubeCommands {
@@ -159,24 +174,24 @@ func buildKubernetes(ctx context.Context, cache string, b binaries, log io.Write
 	if built(outs...) {
 		return nil
 	}
-	src := filepath.Join(cache, "src", "kubernetes-"+KubernetesVersion)
+	src := filepath.Join(cache, "src", "kubernetes-"+version)
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "localcluster: kubernetes %s: resolving the module\n", KubernetesVersion)
-	out, err := runGo(ctx, src, log, "", "mod", "download", "-json", "k8s.io/kubernetes@"+KubernetesVersion)
+	fmt.Fprintf(log, "localcluster: kubernetes %s: resolving the module\n", version)
+	out, err := runGo(ctx, src, log, "", "mod", "download", "-json", "k8s.io/kubernetes@"+version)
 	if err != nil {
 		return err
 	}
 	var mod struct{ GoMod string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.GoMod == "" {
-		return fmt.Errorf("go mod download k8s.io/kubernetes@%s: no go.mod in %q", KubernetesVersion, out)
+		return fmt.Errorf("go mod download k8s.io/kubernetes@%s: no go.mod in %q", version, out)
 	}
 	upstream, err := os.ReadFile(mod.GoMod)
 	if err != nil {
 		return fmt.Errorf("reading upstream go.mod: %w", err)
 	}
-	gomod, err := kubernetesGoMod(upstream)
+	gomod, err := kubernetesGoMod(upstream, version)
 	if err != nil {
 		return err
 	}
@@ -197,8 +212,8 @@ func buildKubernetes(ctx context.Context, cache string, b binaries, log io.Write
 	}
 	defer os.RemoveAll(tmp)
 	fmt.Fprintf(log, "localcluster: building %s %s (cold: ~9 min on 2 cores, a few seconds when Go's build cache is warm)\n",
-		strings.Join(kubeCommands, ", "), KubernetesVersion)
-	args := append([]string{"build", "-trimpath", "-ldflags", kubernetesLDFlags(), "-o", tmp + "/"}, pkgs...)
+		strings.Join(kubeCommands, ", "), version)
+	args := append([]string{"build", "-trimpath", "-ldflags", kubernetesLDFlags(version), "-o", tmp + "/"}, pkgs...)
 	if _, err := runGo(ctx, src, log, "kubernetes", args...); err != nil {
 		return err
 	}

@@ -36,6 +36,10 @@ type Options struct {
 	// KeepOnFailure keeps a cluster that failed to start, for debugging;
 	// so does the environment variable KNS_KEEP_ON_FAILURE=1.
 	KeepOnFailure bool
+	// KubernetesVersion is the release to run (v1.MINOR.PATCH, 1.30 or
+	// newer); empty means $KNS_KUBERNETES_VERSION or DefaultKubernetesVersion.
+	// Each version is built once into the cache.
+	KubernetesVersion string
 }
 
 // Cluster is a running local cluster. Its methods may be used from any
@@ -119,6 +123,9 @@ func (c *Cluster) AuditLogPath() string { return c.l.auditLog() }
 
 // KubectlPath is the kubectl built with the cluster (same version).
 func (c *Cluster) KubectlPath() string { return c.spec.Binaries.kube("kubectl") }
+
+// KubernetesVersion is the release the cluster runs (and its kubectl is).
+func (c *Cluster) KubernetesVersion() string { return c.spec.Kubernetes }
 
 // Logs is the path of a daemon's log: "etcd", "kube-apiserver",
 // "kube-controller-manager", "registry", "kubelet-K", "containerd-K".

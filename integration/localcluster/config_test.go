@@ -147,7 +147,7 @@ func TestKubeletConfig(t *testing.T) {
 
 func TestDaemonArgs(t *testing.T) {
 	l := testLayout()
-	b := binariesIn("/cache")
+	b := binariesIn("/cache", "v1.34.4")
 	api := apiServerArgs(l, b)
 	for _, want := range []string{
 		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction", "--allow-privileged=true",
@@ -209,20 +209,20 @@ replace (
 	k8s.io/sample-controller => ./staging/src/k8s.io/sample-controller
 )
 `)
-	got, err := kubernetesGoMod(upstream)
+	got, err := kubernetesGoMod(upstream, "v1.34.4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "module localbuild\n\ngo 1.24\n\nrequire k8s.io/kubernetes v1.34.4\n\nreplace (\n" +
+	want := "module localbuild\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes v1.34.4\n\nreplace (\n" +
 		"\tk8s.io/api => k8s.io/api v0.34.4\n\tk8s.io/apimachinery => k8s.io/apimachinery v0.34.4\n" +
 		"\tk8s.io/sample-controller => k8s.io/sample-controller v0.34.4\n)\n"
 	if got != want {
 		t.Errorf("go.mod:\n%s\nwant:\n%s", got, want)
 	}
-	if _, err := kubernetesGoMod([]byte("module x\n")); err == nil {
+	if _, err := kubernetesGoMod([]byte("module x\n"), "v1.34.4"); err == nil {
 		t.Error("no error for a go.mod without staging replaces")
 	}
-	ld := kubernetesLDFlags()
+	ld := kubernetesLDFlags("v1.34.4")
 	for _, want := range []string{"-s -w", "version.gitVersion=v1.34.4", "version.gitMajor=1 ", "version.gitMinor=34 ", "gitTreeState=clean"} {
 		if !strings.Contains(ld, want) {
 			t.Errorf("ldflags %q lack %q", ld, want)
@@ -255,5 +255,28 @@ func TestUnescapeMount(t *testing.T) {
 		if got := unescapeMount(in); got != want {
 			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestKubernetesVersion(t *testing.T) {
+	t.Setenv(KubernetesVersionEnv, "")
+	for in, want := range map[string]string{
+		"": DefaultKubernetesVersion, "v1.30.14": "v1.30.14", "1.37.2": "v1.37.2", "v1.41.0": "v1.41.0",
+	} {
+		if got, err := KubernetesVersion(in); err != nil || got != want {
+			t.Errorf("KubernetesVersion(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"v1.29.9", "v1.37", "v1.37.2-rc.0", "latest", "v2.0.0", "../v1.34.4"} {
+		if got, err := KubernetesVersion(bad); err == nil {
+			t.Errorf("KubernetesVersion(%q) = %q, want an error", bad, got)
+		}
+	}
+	t.Setenv(KubernetesVersionEnv, "v1.30.14")
+	if got, _ := KubernetesVersion(""); got != "v1.30.14" {
+		t.Errorf("with $%s=v1.30.14: %q", KubernetesVersionEnv, got)
+	}
+	if got, _ := KubernetesVersion("v1.37.2"); got != "v1.37.2" {
+		t.Errorf("an explicit version must beat the environment: %q", got)
 	}
 }

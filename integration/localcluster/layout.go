@@ -112,9 +112,9 @@ type binaries struct {
 	Layer   string `json:"layer"` // busybox layer tar
 }
 
-func binariesIn(cache string) binaries {
+func binariesIn(cache, kubernetesVersion string) binaries {
 	return binaries{
-		KubeDir: filepath.Join(cache, "bin", "kubernetes-"+KubernetesVersion),
+		KubeDir: filepath.Join(cache, "bin", "kubernetes-"+kubernetesVersion),
 		Etcd:    filepath.Join(cache, "bin", "etcd-"+EtcdVersion, "etcd"),
 		Layer:   filepath.Join(cache, "images", "busybox-layer.tar"),
 	}

@@ -35,7 +35,11 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Build(ctx, log); err != nil {
+	version, err := KubernetesVersion(opts.KubernetesVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := Build(ctx, version, log); err != nil {
 		return nil, err
 	}
 	cache, err := cacheRoot()
@@ -78,7 +82,7 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	spec := clusterSpec{
 		Dir: dir, State: l.state, Nodes: opts.Nodes,
-		Kubernetes: KubernetesVersion, Etcd: EtcdVersion, Binaries: binariesIn(cache),
+		Kubernetes: version, Etcd: EtcdVersion, Binaries: binariesIn(cache, version),
 		Containerd: containerd, Runc: runc, Registry: regExe,
 		CreatedDir: created, Started: start,
 	}

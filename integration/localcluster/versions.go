@@ -1,14 +1,57 @@
 package localcluster
 
-// Versions of what Build builds. The cache is keyed by them, so changing one
-// triggers a rebuild of that component only.
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Versions of what Build builds. The cache is keyed by them, so another
+// version builds that component only, next to the others.
 const (
-	// KubernetesVersion is the version of kube-apiserver, kubelet,
-	// kube-controller-manager and kubectl.
-	KubernetesVersion = "v1.34.4"
+	// DefaultKubernetesVersion is the version of kube-apiserver, kubelet,
+	// kube-controller-manager and kubectl unless Options or
+	// $KNS_KUBERNETES_VERSION name another: the newest release that builds here.
+	DefaultKubernetesVersion = "v1.37.2"
+	// OldestKubernetesVersion is the oldest release node-shell supports that
+	// builds here (1.29's staging modules are not served); `make
+	// test-versions` runs the e2e suite on it and on the default.
+	OldestKubernetesVersion = "v1.30.14"
 	// EtcdVersion is the version of etcd.
 	EtcdVersion = "v3.6.16"
 )
+
+// KubernetesVersionEnv names the environment variable that picks the
+// Kubernetes version when Options leave it empty (the e2e TestMain, `make
+// test-versions`).
+const KubernetesVersionEnv = "KNS_KUBERNETES_VERSION"
+
+var releaseVersion = regexp.MustCompile(`^v1\.(\d+)\.\d+$`)
+
+// KubernetesVersion resolves the version to use: v, else
+// $KNS_KUBERNETES_VERSION, else DefaultKubernetesVersion. Only releases
+// (v1.MINOR.PATCH) from 1.30 on are accepted.
+func KubernetesVersion(v string) (string, error) {
+	if v == "" {
+		v = os.Getenv(KubernetesVersionEnv)
+	}
+	if v == "" {
+		return DefaultKubernetesVersion, nil
+	}
+	if !strings.HasPrefix(v, "v") {
+		v = "v" + v
+	}
+	m := releaseVersion.FindStringSubmatch(v)
+	if m == nil {
+		return "", fmt.Errorf("kubernetes version %q: want a release such as %s", v, DefaultKubernetesVersion)
+	}
+	if minor, _ := strconv.Atoi(m[1]); minor < 30 {
+		return "", fmt.Errorf("kubernetes version %s: the oldest that builds here is %s", v, OldestKubernetesVersion)
+	}
+	return v, nil
+}
 
 // Image references available in every cluster. Pods use them exactly as
 // they would on a real cluster; containerd resolves them from the local

@@ -45,42 +45,54 @@ func newRootCommand() *cobra.Command {
 }
 
 func newBuildCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "build",
+	var version string
+	cmd := &cobra.Command{
+		Use:   "build [--kubernetes-version V]",
 		Short: "Install the Debian packages and build the binaries a cluster needs (~10 min cold, cached)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			if err := localcluster.Build(cmd.Context(), os.Stderr); err != nil {
+			if err := localcluster.Build(cmd.Context(), version, os.Stderr); err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "localcluster: build complete in %.2f s\n", time.Since(start).Seconds())
 			return nil
 		},
 	}
+	addVersionFlag(cmd, &version)
+	return cmd
+}
+
+// addVersionFlag is --kubernetes-version; its default comes from
+// $KNS_KUBERNETES_VERSION at run time, so the help shows the built-in one.
+func addVersionFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "kubernetes-version", "",
+		fmt.Sprintf("Kubernetes release to build and run, 1.30 or newer (default $%s or %s)",
+			localcluster.KubernetesVersionEnv, localcluster.DefaultKubernetesVersion))
 }
 
 func newUpCommand() *cobra.Command {
 	var nodes int
-	var dir string
+	var dir, version string
 	cmd := &cobra.Command{
-		Use:   "up --nodes N --dir DIR",
+		Use:   "up --nodes N --dir DIR [--kubernetes-version V]",
 		Short: "Start a cluster and wait until every node is Ready; it keeps running after this command exits",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := localcluster.Up(cmd.Context(), localcluster.Options{
-				Nodes: nodes, Dir: dir, Log: os.Stderr, Detached: true,
+				Nodes: nodes, Dir: dir, Log: os.Stderr, Detached: true, KubernetesVersion: version,
 			})
 			if err != nil {
 				return err
 			}
 			fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig())
-			fmt.Fprintf(os.Stderr, "localcluster: kubectl %s: %s\n", localcluster.KubernetesVersion, c.KubectlPath())
+			fmt.Fprintf(os.Stderr, "localcluster: kubectl %s: %s\n", c.KubernetesVersion(), c.KubectlPath())
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of nodes (named 127.0.0.1 to 127.0.0.N)")
 	cmd.Flags().StringVar(&dir, "dir", ".cluster", "directory for the kubeconfig and a link to the cluster's state")
+	addVersionFlag(cmd, &version)
 	return cmd
 }
 
