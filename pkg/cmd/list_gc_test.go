@@ -67,10 +67,12 @@ func TestListTable(t *testing.T) {
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := `NODE   NAMESPACE/NAME                    USER        AGE   COMMAND                                    STATE
-n3     kube-system/node-shell-n3-stale   <unknown>   26h   <unknown>                                  stale
-n1     ops/node-shell-n1-alive           alice       5m    journalctl -u kubelet -f --since '1 hou…   alive
-n2     ops/node-shell-n2-expired         bob         3h    <login shell>                              expired
+	// cli-runtime v0.37's table printer sizes a column by bytes: the ellipsis (3
+	// bytes) widens COMMAND by two.
+	want := `NODE   NAMESPACE/NAME                    USER        AGE   COMMAND                                      STATE
+n3     kube-system/node-shell-n3-stale   <unknown>   26h   <unknown>                                    stale
+n1     ops/node-shell-n1-alive           alice       5m    journalctl -u kubelet -f --since '1 hou…     alive
+n2     ops/node-shell-n2-expired         bob         3h    <login shell>                                expired
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)

@@ -10,11 +10,12 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/forward"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
@@ -196,16 +197,20 @@ func (o *PortForwardOptions) forwardLoopback(ctx context.Context, cancel context
 	if err != nil {
 		return err
 	}
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
-	tunnel, err := portforward.NewSPDYOverWebsocketDialer(url, o.restConfig)
-	if err != nil {
-		return err
+	// As kubectl port-forward does: SPDY tunnelled over WebSocket first, plain SPDY when the
+	// upgrade is refused, and SPDY only when $KUBECTL_PORT_FORWARD_WEBSOCKETS=false.
+	dialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
+	if !cmdutil.PortForwardWebsockets.IsDisabled() {
+		tunnel, err := portforward.NewSPDYOverWebsocketDialerForStreaming(url, o.restConfig)
+		if err != nil {
+			return err
+		}
+		dialer = portforward.NewFallbackDialerForStreaming(tunnel, dialer, func(err error) bool {
+			return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+		})
 	}
-	dialer = portforward.NewFallbackDialer(tunnel, dialer, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
 	stop, ready := make(chan struct{}), make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, o.Addresses, ports, stop, ready, o.Out, o.ErrOut)
+	fw, err := portforward.NewOnAddressesForStreaming(dialer, o.Addresses, ports, stop, ready, o.Out, o.ErrOut)
 	if err != nil {
 		return err
 	}

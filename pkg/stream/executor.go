@@ -9,11 +9,12 @@ import (
 	"net/url"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // Request is one exec: where, what, and the streams to carry.
@@ -76,8 +77,9 @@ func (e *RemoteExecutor) Exec(ctx context.Context, req Request) error {
 }
 
 // newExecutor returns a WebSocket executor that falls back to SPDY, as kubectl's own
-// createExecutor does: on an upgrade failure or an HTTPS proxy that cannot tunnel. The
-// SPDY one requires the exit status (statusRequired).
+// createExecutor does: on an upgrade failure or an HTTPS proxy that cannot tunnel, and
+// SPDY alone when $KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false. It is not kubectl's
+// DefaultRemoteExecutor because the SPDY one here requires the exit status (statusRequired).
 func newExecutor(config *rest.Config, url *url.URL) (remotecommand.Executor, error) {
 	transport, upgrader, err := spdy.RoundTripperFor(config)
 	if err != nil {
@@ -86,6 +88,9 @@ func newExecutor(config *rest.Config, url *url.URL) (remotecommand.Executor, err
 	spdyExec, err := remotecommand.NewSPDYExecutorForTransports(transport, statusRequired{upgrader}, "POST", url)
 	if err != nil {
 		return nil, err
+	}
+	if cmdutil.RemoteCommandWebsockets.IsDisabled() {
+		return spdyExec, nil // $KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false, kubectl's escape hatch
 	}
 	// WebSocket requires GET (RFC 6455 §4.1).
 	ws, err := remotecommand.NewWebSocketExecutor(config, "GET", url.String())

@@ -83,3 +83,18 @@ func TestRemoteExecutorRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteExecutorSPDYOnly: with kubectl's escape hatch for proxies that break WebSockets,
+// the only attempt is SPDY.
+func TestRemoteExecutorSPDYOnly(t *testing.T) {
+	t.Setenv("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+	exec, seen := refusingAPIServer(t)
+	err := exec.Exec(context.Background(), Request{Namespace: "ops", Pod: "p", Command: []string{"true"}, Stdout: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "exec denied") {
+		t.Errorf("Exec = %v, want the apiserver's refusal", err)
+	}
+	got := seen()
+	if len(got) != 1 || got[0].Method != http.MethodPost || got[0].Upgrade != "SPDY/3.1" {
+		t.Errorf("requests = %+v, want one SPDY POST", got)
+	}
+}

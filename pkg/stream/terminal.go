@@ -86,6 +86,18 @@ func (t *Terminal) Run(fn func(resize remotecommand.TerminalSizeQueue) error) er
 		return fn(nil)
 	}
 	t.tty.Parent = interrupt.New(func(os.Signal) {})
-	resize := t.tty.MonitorSize(t.tty.GetSize())
+	resize := sizeQueue{t.tty.MonitorSize(t.tty.GetSize())}
 	return t.tty.Safe(func() error { return fn(resize) })
+}
+
+// sizeQueue carries kubectl's term sizes as client-go's: since v0.35 they are two types
+// with the same fields (kubectl exec has the same adapter, unexported).
+type sizeQueue struct{ from term.TerminalSizeQueue }
+
+func (q sizeQueue) Next() *remotecommand.TerminalSize {
+	next := q.from.Next()
+	if next == nil {
+		return nil
+	}
+	return &remotecommand.TerminalSize{Width: next.Width, Height: next.Height}
 }
