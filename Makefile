@@ -7,11 +7,12 @@ SHELL := /bin/bash
 GO ?= go
 NODES ?= 1
 CLUSTER_DIR ?= .cluster
-PLUGIN := bin/kubectl-node_shell
+BIN ?= bin
+PLUGIN := $(BIN)/kubectl-node_shell
 LOCALCLUSTER := bin/localcluster
 export GOTOOLCHAIN := local
 
-.PHONY: build localcluster cluster-up cluster-down demo test unit e2e bench vet clean release-snapshot
+.PHONY: build localcluster cluster-up cluster-down demo test test-versions unit e2e bench vet clean release-snapshot
 
 # Stamped into pkg/version as release builds are (.goreleaser.yaml); untagged: "dev".
 VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
@@ -20,8 +21,11 @@ DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%
 VERSION_PKG := github.com/kubectl-node-shell/kubectl-node-shell/pkg/version
 LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(DATE)
 
+# The plugin and kubectl's completion helper for it: with $(BIN) on PATH, kubectl runs the
+# plugin as `kubectl node-shell` and completes its arguments through the helper.
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(PLUGIN) ./cmd/kubectl-node_shell
+	install -m 0755 kubectl_complete-node_shell $(BIN)/kubectl_complete-node_shell
 
 localcluster:
 	$(GO) build -o $(LOCALCLUSTER) ./integration/cmd/localcluster
@@ -56,7 +60,7 @@ vet:
 	$(GO) vet ./...
 
 # goreleaser --snapshot into dist/ (goreleaser is built and cached by hack/tools.sh: ~8 min
-# the first time), then dist/node-shell.yaml filled from checksums.txt, then krew's validator
+# the first time), then dist/nodeshell.yaml filled from checksums.txt, then krew's validator
 # installs every platform from it.
 release-snapshot:
 	GORELEASER=$$(hack/tools.sh goreleaser) && $$GORELEASER release --snapshot --clean
@@ -64,6 +68,15 @@ release-snapshot:
 	KNS_RELEASE_DIST=$(CURDIR)/dist $(GO) test -count=1 -run TestReleaseSnapshot ./integration/release/
 
 test: vet unit e2e
+
+# The e2e suite on the oldest supported Kubernetes that builds here and on the default
+# (newest); each is built once into the cache (~5 min cold). Not part of `make test`.
+test-versions: localcluster
+	@set -e; for v in $$($(LOCALCLUSTER) versions); do \
+		echo "=== e2e suite on Kubernetes $$v"; \
+		KNS_KUBERNETES_VERSION=$$v $(GO) test -count=1 -p 1 -timeout 60m ./integration/e2e/; \
+		echo "=== e2e suite on Kubernetes $$v: passed"; \
+	done
 
 clean:
 	rm -rf bin

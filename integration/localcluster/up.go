@@ -108,8 +108,8 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
-	fmt.Fprintf(log, "localcluster: cluster up: %d node(s) Ready in %.1f s; kubeconfig %s\n",
-		opts.Nodes, time.Since(start).Seconds(), l.kubeconfig())
+	fmt.Fprintf(log, "localcluster: cluster up: Kubernetes %s, %d node(s) Ready in %.1f s; kubeconfig %s\n",
+		version, opts.Nodes, time.Since(start).Seconds(), l.kubeconfig())
 	return c, nil
 }
 

@@ -1,5 +1,5 @@
 // Package release checks and finishes what a release ships: the krew manifest
-// (krew-manifest/node-shell.yaml) and the archives goreleaser builds (.goreleaser.yaml).
+// (krew-manifest/nodeshell.yaml) and the archives goreleaser builds (.goreleaser.yaml).
 // It is test and release tooling, never imported by the plugin.
 package release
 
@@ -15,9 +15,14 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// PluginName is the plugin's name in krew, and so the command krew links: `kubectl
+// nodeshell`. krew's default index already has a `node-shell` (the shell-script plugin); a
+// second one by that name would make krew skip ours as installed, or replace theirs.
+const PluginName = "nodeshell"
+
 // ManifestPath is the krew manifest, relative to the repository root. krew takes the plugin's
 // name from the file's name.
-const ManifestPath = "krew-manifest/node-shell.yaml"
+const ManifestPath = "krew-manifest/" + PluginName + ".yaml"
 
 // Plugin is the part of krew's index.Plugin (sigs.k8s.io/krew/pkg/index) these checks read.
 // krew's own types are not imported: its module requires client-go v11, which would replace

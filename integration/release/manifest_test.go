@@ -154,7 +154,7 @@ func TestManifestPassesKrewValidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(t.TempDir(), "node-shell.yaml")
+		path := filepath.Join(t.TempDir(), PluginName+".yaml")
 		if err := os.WriteFile(path, filled, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func TestReadChecksums(t *testing.T) {
 const distEnv = "KNS_RELEASE_DIST"
 
 // TestReleaseSnapshot checks a goreleaser build the way krew-index CI checks a submission:
-// krew's validator installs every platform of the filled manifest (dist/node-shell.yaml),
+// krew's validator installs every platform of the filled manifest (dist/nodeshell.yaml),
 // downloading the archives from a local server standing in for the release page, and
 // requires the license among the installed files. Only `make release-snapshot` runs it.
 func TestReleaseSnapshot(t *testing.T) {
@@ -275,7 +275,7 @@ func TestReleaseSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(dist, "node-shell.yaml"))
+	data, err := os.ReadFile(filepath.Join(dist, PluginName+".yaml"))
 	if err != nil {
 		t.Fatalf("%v (krew-manifest writes it)", err)
 	}
@@ -302,7 +302,7 @@ func TestReleaseSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	manifest := filepath.Join(dir, "node-shell.yaml")
+	manifest := filepath.Join(dir, PluginName+".yaml")
 	if err := os.WriteFile(manifest, local, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -323,4 +323,22 @@ func TestReleaseSnapshot(t *testing.T) {
 		t.Fatalf("validate-krew-manifest: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+}
+
+// TestManifestName: krew links the plugin as kubectl-<name>, so the name is the command; it
+// must not be the default index's node-shell, and the caveats must tell users that command.
+func TestManifestName(t *testing.T) {
+	p, err := ParseManifest(readManifest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Metadata.Name != PluginName || PluginName == "node-shell" {
+		t.Errorf("manifest name %q, want %q (not node-shell, which krew's default index has)", p.Metadata.Name, PluginName)
+	}
+	caveats := string(readManifest(t))
+	for _, want := range []string{"kubectl " + PluginName, "store/" + PluginName + "/", "kubectl_complete-" + PluginName} {
+		if !strings.Contains(caveats, want) {
+			t.Errorf("manifest does not mention %q", want)
+		}
+	}
 }

@@ -41,7 +41,7 @@ func (e *UsageError) Error() string {
 }
 
 func usageError(c *cobra.Command, format string, args ...any) error {
-	path := "kubectl node-shell"
+	path := commandName
 	if c != nil && c.HasParent() {
 		path += " " + c.Name()
 	}

@@ -56,7 +56,7 @@ func NewCmdNodeShell(streams genericiooptions.IOStreams) *cobra.Command {
 		Short:                 "Open a root shell or run a command on a Kubernetes node",
 		Long:                  nodeShellLong,
 		Example:               templatesName(nodeShellExample),
-		Annotations:           map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl node-shell"},
+		Annotations:           map[string]string{cobra.CommandDisplayNameAnnotation: commandName},
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		RunE:                  completeValidateRun(o),

@@ -2,6 +2,9 @@ package cmd
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -25,5 +28,20 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 
 // templatesName fills kubectl's %[1]s placeholder with how users invoke the plugin.
 func templatesName(example string) string {
-	return fmt.Sprintf(example, "kubectl node-shell")
+	return fmt.Sprintf(example, commandName)
+}
+
+// commandName is how the user invoked the plugin: "kubectl node-shell" from PATH as
+// kubectl-node_shell, "kubectl nodeshell" when krew linked it under its krew name.
+var commandName = invokedName(os.Args[0])
+
+// invokedName turns an executable's name into the kubectl command that runs it, as kubectl
+// maps kubectl-foo_bar to "kubectl foo-bar"; anything else (a test binary) is the default.
+func invokedName(argv0 string) string {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	plugin, ok := strings.CutPrefix(base, "kubectl-")
+	if !ok || plugin == "" {
+		return "kubectl node-shell"
+	}
+	return "kubectl " + strings.ReplaceAll(plugin, "_", "-")
 }

@@ -73,3 +73,17 @@ func TestVersionCommand(t *testing.T) {
 		})
 	}
 }
+
+func TestInvokedName(t *testing.T) {
+	for argv0, want := range map[string]string{
+		"/usr/local/bin/kubectl-node_shell":   "kubectl node-shell",
+		"/home/a/.krew/bin/kubectl-nodeshell": "kubectl nodeshell",
+		`C:\krew\bin\kubectl-node_shell.exe`:  "kubectl node-shell",
+		"/tmp/go-build1/cmd.test":             "kubectl node-shell",
+		"kubectl-":                            "kubectl node-shell",
+	} {
+		if got := invokedName(argv0); got != want {
+			t.Errorf("invokedName(%q) = %q, want %q", argv0, got, want)
+		}
+	}
+}

@@ -2,7 +2,7 @@
 // archive the manifest names is in dist/ with the digest checksums.txt gives, and writes the
 // manifest with the release's version, download addresses and digests.
 //
-//	go run ./integration/cmd/krew-manifest [--dist dist] [--out dist/node-shell.yaml]
+//	go run ./integration/cmd/krew-manifest [--dist dist] [--out dist/nodeshell.yaml]
 package main
 
 import (
@@ -22,7 +22,7 @@ const downloadBase = "https://github.com/kubectl-node-shell/kubectl-node-shell/r
 func main() {
 	dist := flag.String("dist", "dist", "goreleaser's output directory")
 	manifest := flag.String("manifest", release.ManifestPath, "the krew manifest to fill")
-	out := flag.String("out", "", "where to write the filled manifest (default DIST/node-shell.yaml)")
+	out := flag.String("out", "", "where to write the filled manifest (default DIST/nodeshell.yaml)")
 	version := flag.String("version", "", "the release's version, v-prefixed (default: from DIST/metadata.json)")
 	flag.Parse()
 	if *out == "" {

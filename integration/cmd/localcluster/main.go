@@ -39,9 +39,20 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCommand(), newUpCommand(), newDownCommand(), newStatusCommand(),
+	root.AddCommand(newVersionsCommand(), newBuildCommand(), newUpCommand(), newDownCommand(), newStatusCommand(),
 		newKubeconfigCommand(), newRegistryCommand())
 	return root
+}
+
+func newVersionsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "versions",
+		Short: "Print the Kubernetes versions `make test-versions` proves: the oldest supported and the default (newest)",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Println(localcluster.OldestKubernetesVersion, localcluster.DefaultKubernetesVersion)
+		},
+	}
 }
 
 func newBuildCommand() *cobra.Command {
