@@ -39,7 +39,10 @@ type TerminalOptions struct {
 
 // SetupTerminal decides, like kubectl exec's SetupTTY: no stdin means no TTY; a TTY asked
 // for on a stdin that is not a terminal is refused with a warning; otherwise the local
-// terminal will be put in raw mode for the session.
+// terminal will be put in raw mode for the session. It is not kubectl's SetupTTY because
+// that one has no "TTY when both ends are terminals" default and swaps in the process's
+// stdin and stdout whatever streams it was given; raw mode, resizes and the restore are
+// kubectl's term.TTY (Run).
 func SetupTerminal(o TerminalOptions) *Terminal {
 	isTerminal := o.isTerminal
 	if isTerminal == nil {
