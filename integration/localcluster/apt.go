@@ -23,15 +23,15 @@ func checkRootLinux() error {
 	return nil
 }
 
-// missingPackages asks dpkg which of aptPackages are not installed. One
+// missingPackages asks dpkg which of packages are not installed. One
 // dpkg-query call: a few milliseconds when everything is there.
-func missingPackages(ctx context.Context) ([]string, error) {
+func missingPackages(ctx context.Context, packages []string) ([]string, error) {
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
 		return nil, errors.New("dpkg-query not found: localcluster installs its packages with apt and needs Debian or Ubuntu")
 	}
 	// dpkg-query exits 1 when a package is unknown; the output still lists
 	// the known ones.
-	out, _ := exec.CommandContext(ctx, "dpkg-query", append([]string{"-W", "-f=${Package} ${Status}\n"}, aptPackages...)...).Output()
+	out, _ := exec.CommandContext(ctx, "dpkg-query", append([]string{"-W", "-f=${Package} ${Status}\n"}, packages...)...).Output()
 	installed := map[string]bool{}
 	for _, line := range strings.Split(string(out), "\n") {
 		name, status, ok := strings.Cut(line, " ")
@@ -40,7 +40,7 @@ func missingPackages(ctx context.Context) ([]string, error) {
 		}
 	}
 	var missing []string
-	for _, p := range aptPackages {
+	for _, p := range packages {
 		if !installed[p] {
 			missing = append(missing, p)
 		}
@@ -53,7 +53,12 @@ func missingPackages(ctx context.Context) ([]string, error) {
 // starting a system-wide containerd that nobody asked for; it is created
 // only if absent, and removed afterwards.
 func installPackages(ctx context.Context, log io.Writer) error {
-	missing, err := missingPackages(ctx)
+	return installAptPackages(ctx, log, aptPackages)
+}
+
+// installAptPackages installs those of packages that are missing, as installPackages.
+func installAptPackages(ctx context.Context, log io.Writer, packages []string) error {
+	missing, err := missingPackages(ctx, packages)
 	if err != nil || len(missing) == 0 {
 		return err
 	}

@@ -123,6 +123,7 @@ func teardown(ctx context.Context, l layout, spec *clusterSpec, log io.Writer) e
 	stopNamed(l, 5*time.Second, kcmName)
 	stopNamed(l, 0, apiServerName)
 	stopNamed(l, 5*time.Second, etcdName, registryName)
+	stopSSHDs(l)
 	if left := ourPIDs(l.state); len(left) > 0 {
 		for _, pid := range left {
 			fmt.Fprintf(log, "localcluster: killing leftover process %d: %.100s\n", pid, procCmdline(pid))

@@ -21,7 +21,7 @@ import (
 // name.
 var ourExes = map[string]bool{
 	"etcd": true, "kube-apiserver": true, "kube-controller-manager": true, "kubelet": true,
-	"containerd": true, "containerd-shim-runc-v2": true,
+	"containerd": true, "containerd-shim-runc-v2": true, "sshd": true,
 }
 
 // procExe is the base name of a process's executable. A binary replaced
