@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +69,32 @@ func TestCompletionFromBin(t *testing.T) {
 	if !slices.Contains(words, "cp") {
 		t.Errorf("kubectl __complete node-shell '': %q lacks the subcommands", words)
 	}
+}
+
+// TestSPDYWhenWebSocketsDisabled: with kubectl's escape hatch for proxies that break
+// WebSockets, a session still carries stdin, stdout and the exit status, over SPDY: the
+// apiserver saw the exec as a POST (verb create), never as a WebSocket GET (verb get).
+// Without it, the same session goes over WebSocket.
+func TestSPDYWhenWebSocketsDisabled(t *testing.T) {
+	e := newE2E(t)
+	node := e.Nodes()[1]
+	execs := func(verb string) int {
+		return e.auditCount(`"subresource":"exec"`, `"namespace":"`+e.namespace+`"`, `"verb":"`+verb+`"`, `"stage":"ResponseComplete"`)
+	}
+	r := e.NodeShell(node, "--", "sh", "-c", "cat; exit 5").
+		WithEnv("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false").WithStdin(strings.NewReader("over spdy\n")).Run()
+	if r.Status != 5 || string(r.Stdout) != "over spdy\n" {
+		t.Fatalf("over SPDY: status %d, stdout %q (want 5, %q); stderr %q", r.Status, r.Stdout, "over spdy\n", r.Stderr)
+	}
+	r.AssertOnNode(t, node)
+	e.waitAudit(10*time.Second, `"subresource":"exec"`, `"namespace":"`+e.namespace+`"`, `"verb":"create"`, `"stage":"ResponseComplete"`)
+	if n := execs("get"); n != 0 {
+		t.Errorf("with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false the apiserver saw %d WebSocket exec(s)", n)
+	}
+
+	r = e.NodeShell(node, "--", "sh", "-c", "cat; exit 6").WithStdin(strings.NewReader("over websocket\n")).Run()
+	if r.Status != 6 || string(r.Stdout) != "over websocket\n" {
+		t.Fatalf("by default: status %d, stdout %q; stderr %q", r.Status, r.Stdout, r.Stderr)
+	}
+	e.waitAudit(10*time.Second, `"subresource":"exec"`, `"namespace":"`+e.namespace+`"`, `"verb":"get"`, `"stage":"ResponseComplete"`)
 }
