@@ -49,6 +49,19 @@ type Options struct {
 	Users  []string
 	// AdmissionPolicy adds the ValidatingAdmissionPolicy and its binding.
 	AdmissionPolicy bool
+	// RequireReason marks the namespace so that node-shell refuses a session without
+	// --reason (AnnotationRequireReason).
+	RequireReason bool
+}
+
+// AnnotationRequireReason on the namespace, "true", makes node-shell ask every session for a
+// --reason. It is the client's check: docs/examples/node-shell-require-reason.yaml is the
+// admission policy that enforces it whatever the client.
+const AnnotationRequireReason = "kubectl-node-shell.io/require-reason"
+
+// RequiresReason reports whether ns, setup's namespace, asks sessions for a reason.
+func RequiresReason(ns *corev1.Namespace) bool {
+	return IsDedicated(ns) && ns.Annotations[AnnotationRequireReason] == "true"
 }
 
 // Object is one object to apply, with the resource it is served as.
@@ -85,7 +98,7 @@ func Objects(o Options) []Object {
 	}
 	subjects := Subjects(o.Groups, o.Users)
 	return append(objs,
-		Object{Resource: corev1.SchemeGroupVersion.WithResource("namespaces"), Object: namespace()},
+		Object{Resource: corev1.SchemeGroupVersion.WithResource("namespaces"), Object: namespace(o.RequireReason)},
 		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("roles"), Namespace: Namespace, Object: role()},
 		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("rolebindings"), Namespace: Namespace, Object: roleBinding(subjects)},
 		Object{Resource: rbacv1.SchemeGroupVersion.WithResource("clusterroles"), Object: clusterRole()},
@@ -155,11 +168,14 @@ func objectMeta(namespace string) metav1.ObjectMeta {
 
 // namespace allows privileged pods by Pod Security, in all three modes, so that neither the
 // cluster's default level nor a later change to it refuses or warns about sessions.
-func namespace() *corev1.Namespace {
+func namespace(requireReason bool) *corev1.Namespace {
 	meta := objectMeta("")
 	meta.Name = Namespace
 	for _, mode := range []string{"enforce", "audit", "warn"} {
 		meta.Labels["pod-security.kubernetes.io/"+mode] = "privileged"
+	}
+	if requireReason {
+		meta.Annotations = map[string]string{AnnotationRequireReason: "true"}
 	}
 	return &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: meta}
 }

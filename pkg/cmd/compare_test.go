@@ -8,5 +8,5 @@ import (
 // optionsCompare compares what the user asked for; clients, streams and seams are not.
 var optionsCompare = []cmp.Option{
 	cmp.AllowUnexported(NodeShellOptions{}),
-	cmpopts.IgnoreFields(NodeShellOptions{}, "configFlags", "IOStreams", "restConfig", "client", "serverClock", "Executor", "Getenv"),
+	cmpopts.IgnoreFields(NodeShellOptions{}, "configFlags", "IOStreams", "restConfig", "client", "serverClock", "Executor", "Getenv", "policyOptions"),
 }

@@ -58,6 +58,7 @@ type NodeShellOptions struct {
 	Quiet             bool
 	Verbosity         int
 	RecordCommand     bool
+	policyOptions
 
 	// Derived in Complete.
 	ttyChanged   bool
@@ -117,6 +118,7 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.Parallel, "parallel", o.Parallel, "How many nodes of a fleet run at once")
 	f.StringVar(&o.OutputDir, "output-dir", o.OutputDir, "Write each node's output to DIR/NODE/stdout, stderr and exit-status instead of prefixed lines")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "json: print the fleet's results (each node's status, cause and output) as JSON on stdout")
+	o.addPolicyFlags(f)
 	o.configFlags.AddFlags(f)
 }
 
@@ -149,6 +151,9 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 	}
 	if o.Nsenter && !cmd.Flags().Changed("mode") {
 		o.Mode = string(podspec.ModeNsenter)
+	}
+	if err := o.completePolicy(cmd); err != nil {
+		return err
 	}
 	if o.Image == "" {
 		o.Image = o.Getenv(ImageEnv)
@@ -223,11 +228,14 @@ func (o *NodeShellOptions) Validate() error {
 	if o.ttyChanged && o.TTY && !o.Stdin {
 		return usageError(nil, "-t/--tty needs stdin: drop -i=false")
 	}
-	return nil
+	return o.validatePolicy()
 }
 
 // Run runs the session and turns a non-zero remote status into an *ExitStatusError.
 func (o *NodeShellOptions) Run(ctx context.Context) error {
+	if err := o.checkReasonRequired(ctx); err != nil {
+		return err
+	}
 	if o.fleet {
 		return o.runFleet(ctx)
 	}
@@ -259,7 +267,12 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 		return reporter.Explain(err)
 	}
 	defer h.Close()
+	stopIdle := o.watchIdle(terminal, endSession)
 	status, err := h.Exec(ctx, session.ExecRequest{Command: o.Command, Terminal: terminal, Term: o.Getenv("TERM")})
+	stopIdle()
+	if idle, err := o.idleEnded(err, h.Close); idle {
+		return err
+	}
 	if err != nil {
 		return reporter.Explain(err)
 	}
@@ -292,6 +305,8 @@ func (o *NodeShellOptions) podSpec(node string) podspec.Spec {
 		PriorityClassName: o.PriorityClass,
 		HeartbeatTimeout:  o.HeartbeatTimeout,
 		MaxLifetime:       o.MaxLifetime,
+		Reason:            o.Reason,
+		Overrides:         o.overrides,
 	}
 }
 

@@ -23,6 +23,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdVersion(streams), NewCmdCompletion(streams))
 	root.AddCommand(NewCmdList(streams), NewCmdGC(streams), NewCmdSetup(streams))
 	root.AddCommand(NewCmdCp(streams), NewCmdPortForward(streams))
+	root.AddCommand(NewCmdConfig(streams))
 	return root
 }
 

@@ -65,11 +65,12 @@ type SetupOptions struct {
 	genericiooptions.IOStreams
 	PrintFlags *genericclioptions.JSONYamlPrintFlags
 
-	Groups    []string
-	Users     []string
-	DryRun    string
-	Output    string
-	Verbosity int
+	Groups        []string
+	Users         []string
+	RequireReason bool
+	DryRun        string
+	Output        string
+	Verbosity     int
 
 	// Derived in Complete; no clients for --dry-run=client, which sends nothing.
 	server    string
@@ -126,6 +127,7 @@ func (o *SetupOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.Groups, "group", o.Groups, "A group of node admins, who may open sessions (repeatable)")
 	f.StringArrayVar(&o.Users, "user", o.Users, "A node admin, who may open sessions (repeatable)")
+	f.BoolVar(&o.RequireReason, "require-reason", o.RequireReason, "Make node-shell refuse a session without --reason (an annotation on the namespace; docs/examples/node-shell-require-reason.yaml enforces it by admission)")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none" applies; "client" prints the objects and sends nothing; "server" asks the cluster what would change and changes nothing`)
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Print the objects as 'yaml' or 'json' instead of one line each")
 	f.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Verbosity: 1 adds details to errors")
@@ -190,7 +192,7 @@ func (o *SetupOptions) Run(ctx context.Context) error {
 	if o.warnings != nil {
 		o.warnings.to(r)
 	}
-	opts := clustersetup.Options{Groups: o.Groups, Users: o.Users, AdmissionPolicy: true}
+	opts := clustersetup.Options{Groups: o.Groups, Users: o.Users, AdmissionPolicy: true, RequireReason: o.RequireReason}
 	if o.DryRun != dryRunClient {
 		served, err := servesAdmissionPolicy(o.discovery)
 		if err != nil {

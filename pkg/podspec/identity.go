@@ -13,7 +13,8 @@ import (
 // Identify tells a pod that Build made from one that merely carries our label. Anyone who
 // may create pods can set a label, so cleanup must not trust it: Identify checks what
 // admission makes expensive to fake and what Build always sets (no owner, the name, one
-// container running the watchdog, the host's / and the heartbeat file as the only volumes,
+// container running the watchdog, the host's / and the heartbeat file as its only host path and
+// downward API volumes,
 // the host's PID namespace). It returns nil for a pod of ours, else why it is not ours.
 func Identify(pod *corev1.Pod) error {
 	switch {
@@ -57,10 +58,9 @@ func WatchdogTimeoutOf(pod *corev1.Pod) (time.Duration, bool) {
 	return time.Duration(secs) * time.Second, true
 }
 
+// hasOnlySessionVolumes: the host's / and the heartbeat file, and no other host path (a
+// session may carry extra volumes of other kinds, see Overrides).
 func hasOnlySessionVolumes(pod *corev1.Pod) bool {
-	if len(pod.Spec.Volumes) != 2 {
-		return false
-	}
 	var hostRoot, heartbeat bool
 	for _, v := range pod.Spec.Volumes {
 		switch {
@@ -70,6 +70,8 @@ func hasOnlySessionVolumes(pod *corev1.Pod) bool {
 			v.DownwardAPI.Items[0].FieldRef != nil &&
 			v.DownwardAPI.Items[0].FieldRef.FieldPath == heartbeatVolumeSource().DownwardAPI.Items[0].FieldRef.FieldPath:
 			heartbeat = true
+		case v.HostPath != nil:
+			return false
 		}
 	}
 	return hostRoot && heartbeat

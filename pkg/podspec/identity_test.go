@@ -50,9 +50,13 @@ func TestIdentify(t *testing.T) {
 		}), "watchdog"},
 		{"not host PID", created(t, func(p *corev1.Pod) { p.Spec.HostPID = false }), "host-PID"},
 		{"restarts", created(t, func(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyAlways }), "host-PID"},
-		{"a data volume added", created(t, func(p *corev1.Pod) {
-			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data"})
+		{"a second host path added", created(t, func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/db"}}})
 		}), "volumes"},
+		{"an extra volume of another kind (an override's) is still ours", created(t, func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tools", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		}), ""},
+		{"no heartbeat volume", created(t, func(p *corev1.Pod) { p.Spec.Volumes = p.Spec.Volumes[:1] }), "volumes"},
 		{"another host path", created(t, func(p *corev1.Pod) { p.Spec.Volumes[0].HostPath.Path = "/var/lib/db" }), "volumes"},
 	}
 	for _, tc := range tests {

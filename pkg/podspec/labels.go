@@ -4,6 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/termsafe"
 )
 
 // Labels and annotations that mark a pod as a node-shell pod. Cleanup (`gc`, `list`) selects
@@ -40,6 +43,9 @@ const (
 	AnnotationStartedAt = "kubectl-node-shell.io/started-at"
 	// AnnotationVersion is the plugin version that created the pod.
 	AnnotationVersion = "kubectl-node-shell.io/version"
+	// AnnotationReason is why the user opened the session (--reason), escaped and cut to
+	// MaxReason bytes (see ReasonAnnotation).
+	AnnotationReason = "kubectl-node-shell.io/reason"
 )
 
 // FieldManager names node-shell's writes (the create, every heartbeat) in the pod's
@@ -66,4 +72,22 @@ func labelValue(s string) string {
 	suffix := hex.EncodeToString(sum[:])[:10]
 	prefix := strings.TrimRight(s[:maxLen-len(suffix)-1], ".-_")
 	return prefix + "-" + suffix
+}
+
+// MaxReason bounds the reason annotation, so a pasted log cannot fill the pod's 256 KiB of
+// annotations.
+const MaxReason = 1024
+
+// ReasonAnnotation is reason as the pod records it: trimmed, controls escaped (whoever may get
+// pods prints it), cut at MaxReason bytes on a rune boundary.
+func ReasonAnnotation(reason string) string {
+	s := termsafe.String(strings.TrimSpace(reason))
+	if len(s) > MaxReason {
+		cut := MaxReason - len("…")
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
 }

@@ -57,6 +57,10 @@ type Spec struct {
 	Heartbeat string
 	// Annotations are added to the pod as they are (audit trail).
 	Annotations map[string]string
+	// Reason is why the user opened the session (--reason), for the audit trail; "" for none.
+	Reason string
+	// Overrides are the user's changes to the pod (--overrides, --label, --annotation).
+	Overrides Overrides
 }
 
 // Build returns the pod for s. It fails only on a Spec that no pod can carry.
@@ -119,9 +123,12 @@ func Build(s Spec) (*corev1.Pod, error) {
 	if s.MaxLifetime > 0 {
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64((s.MaxLifetime + time.Second - 1) / time.Second))
 	}
+	if s.Reason != "" {
+		pod.Annotations[AnnotationReason] = ReasonAnnotation(s.Reason)
+	}
 	s.Entry.Apply(pod)
 	s.Entry.Watchdog(pod, s.HeartbeatTimeout)
-	return pod, nil
+	return applyOverrides(pod, s.Overrides)
 }
 
 // sessionResources requests a little, so the pod is Burstable: under memory pressure the
