@@ -263,7 +263,7 @@ func sshFailure(node, addr, stderr string) error {
 	case strings.Contains(stderr, "Permission denied"):
 		return fmt.Errorf("sshd on node %s (%s) refused the key: its AuthorizedKeysCommand did not offer it; check that `kubectl node-shell ssh setup %s` ran and read node-shell-authorized-keys's decision in the node's sshd log", node, addr, node)
 	case strings.Contains(stderr, "Connection refused"):
-		return fmt.Errorf("nothing accepts SSH connections on %s (node %s): sshd is not running there, or listens elsewhere (--port)", addr, node)
+		return fmt.Errorf("nothing accepts SSH connections on %s (node %s); check that sshd is running there, or pass its port with --port", addr, node)
 	case strings.Contains(stderr, "timed out"), strings.Contains(stderr, "No route to host"), strings.Contains(stderr, "Network is unreachable"):
 		return fmt.Errorf("node %s's address %s cannot be reached from here; use a jump host (-o ProxyJump=HOST) or a network that routes to it", node, addr)
 	case strings.Contains(stderr, "Host key verification failed"), strings.Contains(stderr, "IDENTIFICATION HAS CHANGED"):

@@ -91,7 +91,7 @@ func NewCmdSSHSetup(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.DropInDir, "drop-in-dir", o.DropInDir, "sshd's drop-in directory on the node (sshd_config must Include it, as Debian's and Ubuntu's do)")
 	f.StringVar(&o.SSHDConfig, "sshd-config", o.SSHDConfig, "sshd's main config on the node, checked with sshd -t before the reload")
 	f.StringVar(&o.KubeletKubeconfig, "kubelet-kubeconfig", "", "The kubelet's kubeconfig on the node (default: "+strings.Join(sshkeys.DefaultKubeconfigs, " or ")+")")
-	f.StringVar(&o.CacheDir, "cache-dir", o.CacheDir, "The root-only cache directory on the node")
+	f.StringVar(&o.CacheDir, "keys-cache-dir", o.CacheDir, "The root-only directory on the node where node-shell-authorized-keys caches keys")
 	f.StringVar(&o.LogFile, "log-file", "", "A file on the node that also receives each decision (default: sshd's log only)")
 	f.StringVar(&o.HostKeys, "host-keys", o.HostKeys, "Glob of the node's sshd public host keys, published on the Node")
 	f.StringVar(&o.ReloadCommand, "reload-command", o.ReloadCommand, "Shell command, run on the node, that makes sshd reread its config")
@@ -116,7 +116,7 @@ func (o *SSHSetupOptions) Validate() error {
 	if err := o.NodeShellOptions.Validate(); err != nil {
 		return err
 	}
-	for name, p := range map[string]string{"--install-path": o.InstallPath, "--drop-in-dir": o.DropInDir, "--sshd-config": o.SSHDConfig, "--cache-dir": o.CacheDir} {
+	for name, p := range map[string]string{"--install-path": o.InstallPath, "--drop-in-dir": o.DropInDir, "--sshd-config": o.SSHDConfig, "--keys-cache-dir": o.CacheDir} {
 		if !filepath.IsAbs(p) || strings.ContainsAny(p, " \t\n'\"\\$`") {
 			return usageError(nil, "%s must be an absolute path without spaces or quotes, not %q", name, p)
 		}
