@@ -55,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Now:         time.Now,
 		NewClient:   func(c *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(c) },
 	}
+	started := time.Now()
 	// A watchdog in case something ignores the context: no key rather than a hung sshd.
 	done := make(chan sshkeys.Decision, 1)
 	go func() { done <- lookup.Run(context.Background()) }()
@@ -68,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(d.Lines) > 0 {
 		fmt.Fprint(stdout, strings.Join(d.Lines, "\n")+"\n")
 	}
-	line := d.String()
+	line := fmt.Sprintf("%s took=%dms", d, time.Since(started).Milliseconds())
 	fmt.Fprintln(stderr, line)
 	if *logFile != "" {
 		if f, err := os.OpenFile(*logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
