@@ -49,11 +49,13 @@ e2e:
 	$(GO) test -count=1 -p 1 -timeout 60m ./integration/...
 
 # Starts and stops its own 1-node cluster; needs the caches `make test` warms. ~10 min.
+# BENCH_ONLY=cp,port-forward,stress (or streams) runs only those cases, into the saved results.
 BENCH_ROUNDS ?= 7
+BENCH_ONLY ?=
 bench: build
 	$(GO) build -o bin/bench-floor ./bench/floor
 	$(GO) build -o bin/bench ./bench/cmd/bench
-	bin/bench -plugin $(PLUGIN) -floor bin/bench-floor -rounds $(BENCH_ROUNDS) \
+	bin/bench -plugin $(PLUGIN) -floor bin/bench-floor -rounds $(BENCH_ROUNDS) $(if $(BENCH_ONLY),-only $(BENCH_ONLY)) \
 		-markdown docs/benchmarks.md -json bench/results.json
 
 vet:

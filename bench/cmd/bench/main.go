@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,12 @@ type options struct {
 	budget time.Duration
 	// fleetNodes is the size of the fleet case's own cluster (0: no fleet case).
 	fleetNodes, fleetRounds int
+	// The data-moving cases: cp and port-forward against kubectl's, and streamed
+	// transfers under CPU load.
+	cpBytes, pfBytes, stressBytes     int64
+	cpRounds, pfRounds, stressTransfers int
+	// streamSPDY adds kubectl exec over SPDY, node-shell's protocol, to the stream case.
+	streamSPDY bool
 }
 
 func main() {
@@ -57,6 +64,15 @@ func main() {
 	flag.Int64Var(&o.inBytes, "in-bytes", 256<<20, "bytes streamed from stdin to the node")
 	flag.IntVar(&o.fleetNodes, "fleet-nodes", 10, "nodes of the fleet case's cluster, started after the 1-node cases (0 skips the case)")
 	flag.IntVar(&o.fleetRounds, "fleet-rounds", 5, "rounds of the fleet case (after a warm-up round)")
+	flag.BoolVar(&o.streamSPDY, "stream-spdy", true, "also stream with kubectl exec over SPDY ($"+strings.Split(spdyOnly, "=")[0]+"=false), node-shell's protocol")
+	flag.Int64Var(&o.cpBytes, "cp-bytes", 128<<20, "size of the file the cp case copies each way")
+	flag.IntVar(&o.cpRounds, "cp-rounds", 3, "rounds of the cp case (after a warm-up round)")
+	flag.Int64Var(&o.pfBytes, "pf-bytes", 128<<20, "bytes the port-forward case moves each way per round")
+	flag.IntVar(&o.pfRounds, "pf-rounds", 3, "rounds of the port-forward case (after a warm-up round)")
+	flag.Int64Var(&o.stressBytes, "stress-bytes", 128<<20, "bytes of each streamed transfer under CPU load")
+	flag.IntVar(&o.stressTransfers, "stress-transfers", 50, "streamed transfers under CPU load in each direction")
+	only := flag.String("only", "", "run only these cases (comma-separated: "+strings.Join(onlyCases, ", ")+
+		") into the results in -json (replacing those cases there) and rewrite -markdown")
 	flag.DurationVar(&o.budget, "budget", 12*time.Minute, "time the whole run may take; streams move less on a slow machine to fit")
 	flag.StringVar(&o.markdown, "markdown", "docs/benchmarks.md", "where to write the report")
 	flag.StringVar(&o.notes, "notes", "bench/notes.md", "hand-written investigations appended to the report (skipped if missing)")
@@ -77,6 +93,17 @@ func main() {
 	runCases := run
 	if *onlyFleet {
 		runCases = runOnlyFleet
+	}
+	if *only != "" {
+		sections := map[string]bool{}
+		for _, c := range strings.Split(*only, ",") {
+			if !slices.Contains(onlyCases, c) {
+				fmt.Fprintf(os.Stderr, "bench: -only %s: no such case (%s)\n", c, strings.Join(onlyCases, ", "))
+				os.Exit(2)
+			}
+			sections[c] = true
+		}
+		runCases = func(ctx context.Context, o options) error { return runOnly(ctx, o, sections) }
 	}
 	if err := runCases(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -141,6 +168,9 @@ func run(ctx context.Context, o options) error {
 	}
 	// Leave room for the start-up case and the teardown after the streams.
 	if err := runStreams(ctx, e, o, res, upAt.Add(o.budget-time.Minute)); err != nil {
+		return err
+	}
+	if err := runTransfers(ctx, e, o, res, map[string]bool{"cp": true, "port-forward": true, "stress": true}); err != nil {
 		return err
 	}
 	if err := runColdStart(ctx, e, o, res); err != nil {

@@ -25,6 +25,8 @@ type procSpec struct {
 	Timeout time.Duration
 	// MarkOut, when set, is an offset into stdout whose arrival time is kept (OutMark).
 	MarkOut int64
+	// Stdout, when set, is given every byte of stdout as it is read (a hash of it).
+	Stdout io.Writer
 }
 
 // procResult is what one process did, as the benchmark sees it from outside.
@@ -111,6 +113,9 @@ func runProc(ctx context.Context, spec procSpec) (procResult, error) {
 					r.reads = append(r.reads, readAt{end: r.OutBytes, at: now})
 				}
 				out.Write(buf[:n])
+				if spec.Stdout != nil {
+					spec.Stdout.Write(buf[:n])
+				}
 			}
 			if err != nil {
 				r.OutEOF = time.Now()

@@ -30,6 +30,10 @@ func writeMarkdown(path, jsonPath, notesPath string, r *results) error {
 	w("(kube-apiserver, kubelet, containerd on this machine; see [development.md](development.md)), each case\n")
 	w("interleaved round by round after a discarded warm-up (%d rounds of the one-shot sessions, %d of the\n", r.SessionRounds, r.StreamRounds)
 	w("streams, %d of `--help`). Medians, with min–max.\n\n", r.HelpRounds)
+	for _, p := range r.Partial {
+		w("Re-measured since, alone (`bench -only`) on %s at commit %s: %s; their numbers replace the full run's.\n\n",
+			p.Date, orDash(p.Commit), strings.Join(p.Cases, ", "))
+	}
 
 	w("## Goals\n\n| goal | target | measured | met |\n|---|---|---|---|\n")
 	for _, g := range r.Goals {
@@ -63,6 +67,7 @@ func writeMarkdown(path, jsonPath, notesPath string, r *results) error {
 	writeStreams(w, r)
 	writeColdStart(w, r)
 	writeFleet(w, r)
+	writeTransfers(w, r)
 	writeMethod(w, r)
 	writeFailures(w, r)
 	if notes, err := os.ReadFile(notesPath); err == nil {
@@ -225,7 +230,10 @@ func writeStreams(w writer, r *results) {
 	w("node-shell runs the command in its own pod; `kubectl exec` runs it in an already running pod of the same\n")
 	w("spec. Throughput counts the stream only, first byte to last as the harness sees them (stdout: first to\n")
 	w("last byte read; stdin: the first 1 MiB accepted to `wc -c`'s answer), so node-shell's pod start and delete\n")
-	w("are not in it; *wall* is the whole process. Peak RSS is `ru_maxrss` from `wait4`; CPU is user + system.\n\n")
+	w("are not in it; *wall* is the whole process. Peak RSS is `ru_maxrss` from `wait4`; CPU is user + system.\n")
+	w("Each tool execs the way it does for a user: node-shell over SPDY (WebSocket only where SPDY is refused),\n")
+	w("kubectl over WebSocket; *kubectl exec …, SPDY* is kubectl with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`,\n")
+	w("the same protocol as node-shell. The targets compare with kubectl as users run it.\n\n")
 	if sz := r.StreamSizes; sz.Reduced {
 		full := float64(2*r.StreamRounds) * float64(sz.RequestedOut+sz.RequestedIn) / (1 << 20) / sz.ProbeMiBPerS
 		w("**Sizes reduced for this run:** the issue asks for %s out and %s in; the warm-up transfer measured\n", size(sz.RequestedOut), size(sz.RequestedIn))
@@ -459,9 +467,9 @@ func silentSummary(r *results) string {
 	}
 	var parts []string
 	for _, k := range order {
-		runs := r.SessionRounds
-		if k.c == "stream" {
-			runs = r.StreamRounds
+		runs := map[string]int{"stream": r.StreamRounds, "cp": r.CpRounds, "port-forward": r.PortForwardRounds, "stress": r.StressTransfers}[k.c]
+		if runs == 0 {
+			runs = r.SessionRounds
 		}
 		parts = append(parts, fmt.Sprintf("%s `%s`: %d of %d runs", k.tool, k.what, counts[k], runs))
 	}

@@ -25,6 +25,14 @@ type results struct {
 	Streams       []streamResult  `json:"streams"`
 	// StreamSizes says what the streams moved, and whether less than asked (a slow machine).
 	StreamSizes streamSizes  `json:"stream_sizes"`
+	// Transfers are the cp and port-forward cases; Stress the streamed transfers under CPU load.
+	Transfers         []transferResult `json:"transfers"`
+	CpRounds          int              `json:"cp_rounds"`
+	PortForwardRounds int              `json:"port_forward_rounds"`
+	Stress            []stressResult   `json:"stress"`
+	StressTransfers   int              `json:"stress_transfers"`
+	// Partial lists the cases run alone (bench -only) since the full run, merged in.
+	Partial     []partialRun `json:"partial_runs,omitempty"`
 	ColdStart   coldStart    `json:"cold_start"`
 	Fleet       *fleetResult `json:"fleet,omitempty"`
 	Goals       []goal       `json:"goals"`
@@ -34,7 +42,7 @@ type results struct {
 // failure is a run left out of the numbers: the tool failed, or worse, exited 0 with the
 // wrong output.
 type failure struct {
-	Case  string `json:"case"` // "session" or "stream"
+	Case  string `json:"case"` // "session", "stream", "cp", "port-forward", "stress" or "fleet"
 	Tool  string `json:"tool"`
 	What  string `json:"what"` // the command or the direction
 	Round int    `json:"round"`
@@ -144,11 +152,13 @@ func judge(r *results) []goal {
 	for _, dir := range []string{"out", "in"} {
 		ns, ke := r.stream("node-shell", dir).MiBPerS.Median, r.stream("kubectl-exec", dir).MiBPerS.Median
 		what := map[string]string{"out": "node → stdout", "in": "stdin → node"}[dir]
+		// The issue's bar for stdin is 0.95× ("Done when"); stdout had already met 1.0×.
+		want := map[string]float64{"out": 1.0, "in": 0.95}[dir]
 		g := goal{
 			Goal:     "stream throughput, " + what,
-			Target:   "≥ 1.0 × kubectl exec",
+			Target:   fmt.Sprintf("≥ %.2g × kubectl exec", want),
 			Measured: fmt.Sprintf("%.0f vs %.0f MiB/s (%.2f×)", ns, ke, ratio(ns, ke)),
-			Met:      ns > 0 && ke > 0 && ns >= ke,
+			Met:      ns > 0 && ke > 0 && ns >= want*ke,
 		}
 		if ns == 0 || ke == 0 {
 			g.Measured = noData
@@ -165,7 +175,11 @@ func judge(r *results) []goal {
 			}
 			why = append(why, fmt.Sprintf("the runs' ranges %s (node-shell %.0f–%.0f, kubectl exec %.0f–%.0f MiB/s)",
 				overlap, nsr.MiBPerS.Min, nsr.MiBPerS.Max, ker.MiBPerS.Min, ker.MiBPerS.Max))
-			why = append(why, fmt.Sprintf("both use client-go's WebSocket executor through the same apiserver, kubelet and containerd, and the "+
+			if spdy := r.stream("kubectl-exec-spdy", dir); spdy.MiBPerS.N > 0 {
+				why = append(why, fmt.Sprintf("on equal terms, kubectl exec over SPDY as node-shell goes: %.0f MiB/s (node-shell %.2f× it)",
+					spdy.MiBPerS.Median, ratio(ns, spdy.MiBPerS.Median)))
+			}
+			why = append(why, fmt.Sprintf("both go through the same apiserver, kubelet and containerd, and the "+
 				"stream is CPU-bound: about %.0f CPU-seconds per GiB over the client and the cluster's processes, on %d cores",
 				cpuPerGiB(ker), r.Machine.Cores))
 			g.Why = strings.Join(why, "; ")
@@ -173,6 +187,7 @@ func judge(r *results) []goal {
 		goals = append(goals, g)
 	}
 	goals = append(goals, judgeRSS(r))
+	goals = append(goals, judgeStress(r)...)
 	if len(r.ColdStart.Help) > 0 {
 		h := r.ColdStart.Help[0]
 		goals = append(goals, goal{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,17 @@ type streamTool struct {
 	key, name string
 	argv      func(e *env, pod string, command []string) []string
 	path      func(e *env) string
+	env       []string
+}
+
+// spdyOnly is kubectl's (and node-shell's) switch from the WebSocket executor to SPDY.
+const spdyOnly = "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"
+
+// withEnv is t under another key and name, run with env added: the same tool over the
+// other exec protocol.
+func withEnv(t streamTool, key, name string, env ...string) streamTool {
+	t.key, t.name, t.env = key, name, env
+	return t
 }
 
 var streamTools = []streamTool{
@@ -81,6 +93,12 @@ const probeBytes = 64 << 20
 // probeBytes measures the rate first; if the requested sizes could not finish within the
 // time left of the budget, they are scaled down (and the report says so).
 func runStreams(ctx context.Context, e *env, o options, res *results, deadline time.Time) error {
+	streamTools := slices.Clone(streamTools)
+	if o.streamSPDY {
+		// node-shell goes over SPDY already (pkg/stream's newExecutor); kubectl over SPDY is
+		// the comparison on equal terms.
+		streamTools = append(streamTools, withEnv(streamTools[1], "kubectl-exec-spdy", "kubectl exec (running pod), SPDY", spdyOnly))
+	}
 	target, err := e.startExecTarget(ctx)
 	if err != nil {
 		return fmt.Errorf("start the kubectl exec pod: %w", err)
@@ -104,8 +122,8 @@ func runStreams(ctx context.Context, e *env, o options, res *results, deadline t
 		}
 	}
 	sizes.ProbeMiBPerS = slowest
-	perRoundOverhead := time.Since(probeStart) - time.Duration(2*float64(probeBytes)/(1<<20)/slowest*float64(time.Second))
-	sizes.Out, sizes.In = fitSizes(o.outBytes, o.inBytes, slowest, time.Until(deadline), o.rounds, perRoundOverhead)
+	perRoundOverhead := time.Since(probeStart) - time.Duration(float64(len(streamTools))*float64(probeBytes)/(1<<20)/slowest*float64(time.Second))
+	sizes.Out, sizes.In = fitSizes(o.outBytes, o.inBytes, slowest, time.Until(deadline), o.rounds*len(streamTools)/2, perRoundOverhead)
 	sizes.Reduced = sizes.Out < o.outBytes || sizes.In < o.inBytes
 	res.StreamSizes = sizes
 	if sizes.Reduced {
@@ -212,7 +230,7 @@ func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int
 		command := []string{"head", "-c", strconv.FormatInt(n, 10), "/dev/zero"}
 		args := t.argv(e, pod, command)
 		how = commandLine(e, t, pod, args)
-		r, err = runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(), MarkOut: n / 2})
+		r, err = runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(t.env...), MarkOut: n / 2})
 		if err == nil && (r.Status != 0 || r.OutBytes != n) {
 			err = fmt.Errorf("%w: status %d, %d bytes on stdout, want %d; stderr: %s", errWrongOutput, r.Status, r.OutBytes, n, r.Stderr)
 		}
@@ -252,7 +270,7 @@ func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int
 		}
 		writeErr <- nil
 	}()
-	r, err = runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(), Stdin: pr})
+	r, err = runProc(ctx, procSpec{Path: t.path(e), Args: args, Env: e.procEnv(t.env...), Stdin: pr})
 	pr.Close()
 	if werr := <-writeErr; err == nil && werr != nil {
 		err = fmt.Errorf("writing stdin: %w", werr)
@@ -270,10 +288,10 @@ func runStream(ctx context.Context, e *env, t streamTool, pod, dir string, n int
 // commandLine is args as the report shows them, with the node and pod names generic.
 func commandLine(e *env, t streamTool, pod string, args []string) string {
 	name := "kubectl-node_shell"
-	if t.key != "node-shell" {
+	if !strings.HasPrefix(t.key, "node-shell") {
 		name = "kubectl"
 	}
-	line := name + " " + strings.Join(args, " ")
+	line := strings.Join(append(slices.Clone(t.env), name), " ") + " " + strings.Join(args, " ")
 	return strings.NewReplacer(e.node, "NODE", pod, "POD").Replace(line)
 }
 
