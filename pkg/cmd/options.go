@@ -264,7 +264,7 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 	// the wait at once (the pod is deleted, exit 130).
 	h, err := s.Start(ctx, session.Target{Pod: o.podSpec(o.Node), Command: o.Command}, o.entry)
 	if err != nil {
-		return reporter.Explain(err)
+		return reporter.Explain(pointToSSH(ctx, o.client, o.Node, err))
 	}
 	defer h.Close()
 	stopIdle := o.watchIdle(terminal, endSession)

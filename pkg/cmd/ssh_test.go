@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/serverclock"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sshkeys"
 )
@@ -337,5 +340,26 @@ func TestSSHKeyAddValidate(t *testing.T) {
 		if err := o.Validate(); err == nil {
 			t.Errorf("%s: Validate passed", name)
 		}
+	}
+}
+
+func TestPointToSSHWhenTheNodeOptedIn(t *testing.T) {
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node-1", Namespace: "kube-node-lease"}}
+	broken := diagnose.KubeletSilent(lease, 20*time.Second, time.Time{}, false)
+	if !strings.Contains(broken.Fix, nodeConsoleHint) {
+		t.Fatalf("diagnose's fix %q no longer names %q: pointToSSH would never hint", broken.Fix, nodeConsoleHint)
+	}
+	optedIn := fake.NewClientset(node(map[string]string{sshkeys.EnabledAnnotation: "x"}))
+	err := pointToSSH(context.Background(), optedIn, "node-1", broken)
+	if !strings.Contains(err.Error(), "restart the kubelet through kubectl node-shell ssh node-1 (the node takes SSH keys from its Node object)") ||
+		!strings.HasPrefix(err.Error(), broken.Cause+"; ") {
+		t.Fatalf("hinted error %q", err)
+	}
+	if got := pointToSSH(context.Background(), fake.NewClientset(node(nil)), "node-1", broken); got != error(broken) {
+		t.Fatalf("a node that did not opt in: %v", got)
+	}
+	other := errors.New("pods is forbidden")
+	if got := pointToSSH(context.Background(), optedIn, "node-1", other); got != other {
+		t.Fatalf("another error changed: %v", got)
 	}
 }
