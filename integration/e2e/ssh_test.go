@@ -475,8 +475,8 @@ func TestSSHCacheWhileTheAPIServerIsDown(t *testing.T) {
 	}
 }
 
-// TestSSHWhenKubeletAndContainerdAreDown: the pod way fails with its cause, SSH still gets
-// in.
+// TestSSHWhenKubeletAndContainerdAreDown: the pod way fails with its cause, naming `ssh`
+// since the node opted in, and SSH still gets in.
 func TestSSHWhenKubeletAndContainerdAreDown(t *testing.T) {
 	e := newE2E(t)
 	n := e.startSSHD(e.Nodes()[2], true, "")
@@ -498,7 +498,8 @@ func TestSSHWhenKubeletAndContainerdAreDown(t *testing.T) {
 		}
 	})
 	r := e.NodeShell("--pod-running-timeout", "2m", n.name, "--", "true").Run()
-	e.assertFailed(r, 30*time.Second, "the kubelet on node "+n.name)
+	// The node opted in, so the fix points at the way in that needs no kubelet.
+	e.assertFailed(r, 30*time.Second, "on node "+n.name, "kubectl node-shell ssh "+n.name+" (the node takes SSH keys from its Node object)")
 
 	r = e.NodeShell("ssh", n.name, "--", "hostname").RunOK()
 	if strings.TrimSpace(string(r.Stdout)) != hostname(t) {
