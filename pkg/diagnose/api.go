@@ -31,6 +31,12 @@ func CreateProblem(err error, namespace, node string) *Problem {
 				podspec.DedicatedNamespace),
 			Detail: msg, Err: err,
 		}
+	case apierrors.IsForbidden(err) && strings.Contains(msg, "ValidatingAdmissionPolicy '"):
+		return &Problem{
+			Cause:  fmt.Sprintf("an admission policy refused the pod in namespace %s: %s", namespace, condense(policyDenial(forbiddenReason(msg)))),
+			Fix:    "give the pod what the policy asks with --label, --annotation or --overrides, or once per cluster in the config file (kubectl node-shell config set --help; docs/usage.md, \"Your cluster has policies\")",
+			Detail: msg, Err: err,
+		}
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
 		return &Problem{
 			Cause:  fmt.Sprintf("an admission webhook refused the pod in namespace %s: %s", namespace, condense(forbiddenReason(msg))),
@@ -77,6 +83,18 @@ func CreateProblem(err error, namespace, node string) *Problem {
 
 // forbiddenReason drops the `pods "x" is forbidden: ` that starts a Forbidden message: the
 // cause already says what was refused.
+// policyDenial is "policy NAME: MESSAGE" for a ValidatingAdmissionPolicy's
+// "ValidatingAdmissionPolicy 'NAME' with binding 'B' denied request: MESSAGE".
+func policyDenial(msg string) string {
+	const prefix, marker = "ValidatingAdmissionPolicy '", " denied request: "
+	i, j := strings.Index(msg, prefix), strings.Index(msg, marker)
+	if i < 0 || j < i {
+		return msg
+	}
+	name, _, _ := strings.Cut(msg[i+len(prefix):], "'")
+	return "policy " + name + ": " + msg[j+len(marker):]
+}
+
 func forbiddenReason(msg string) string {
 	const marker = " is forbidden: "
 	if i := strings.Index(msg, marker); i >= 0 {

@@ -35,6 +35,8 @@ func TestCreateProblem(t *testing.T) {
 		{"webhook", apierrors.NewForbidden(podsGR, "", errors.New(`admission webhook "validate.kyverno.svc" denied the request: privileged pods are not allowed`)),
 			`an admission webhook refused the pod in namespace ops: admission webhook "validate.kyverno.svc" denied the request: privileged pods are not allowed; run sessions in node-shell's own namespace (-n node-shell, made by kubectl node-shell setup); ` +
 				`if the policy refuses it there too, ask the policy's owner to exempt that namespace for the node admins' users or groups, never a label`},
+		{"admission policy", apierrors.NewForbidden(podsGR, "", errors.New(`ValidatingAdmissionPolicy 'require-team' with binding 'require-team' denied request: every pod needs a team label`)),
+			`an admission policy refused the pod in namespace ops: policy require-team: every pod needs a team label; give the pod what the policy asks with --label, --annotation or --overrides`},
 		{"quota", apierrors.NewForbidden(podsGR, "", errors.New("exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10")),
 			"a ResourceQuota in namespace ops refuses another pod: exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10; use another namespace"},
 		{"rbac", apierrors.NewForbidden(podsGR, "", errors.New(`User "alice" cannot create resource "pods" in API group "" in the namespace "ops"`)),
