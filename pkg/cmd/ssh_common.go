@@ -80,7 +80,11 @@ func (c *sshClient) mayDo(ctx context.Context, verb, why string) error {
 		return fmt.Errorf("checking access to node %s: %w", c.Node, err)
 	}
 	if !review.Status.Allowed {
-		return fmt.Errorf("you may not %s node %s (needed %s); ask a cluster admin for %s on nodes, e.g. the ClusterRole kubectl-node-shell:ssh from docs/ssh.md", verb, c.Node, why, verb)
+		what := "node " + c.Node
+		if c.Node == "" {
+			what = "every node"
+		}
+		return fmt.Errorf("you may not %s %s (needed %s); ask a cluster admin for %s on nodes, e.g. the ClusterRole kubectl-node-shell:ssh from docs/ssh.md", verb, what, why, verb)
 	}
 	return nil
 }

@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/fleet"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sshkeys"
 )
@@ -55,8 +61,10 @@ type SSHSetupOptions struct {
 	HostKeys          string
 	ReloadCommand     string
 
-	binary []byte
-	keys   sshClient
+	binary        []byte
+	binaryPath    string
+	binaryMachine elf.Machine
+	keys          sshClient
 }
 
 // dropInName is the file setup owns in the drop-in directory.
@@ -85,6 +93,9 @@ func NewCmdSSHSetup(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	o.addPodFlags(cmd)
 	f := cmd.Flags()
+	f.StringVarP(&o.Selector, "selector", "l", "", "Set up every node this label selector matches (a fleet, through package fleet)")
+	f.BoolVar(&o.All, "all", false, "Set up every node of the cluster")
+	f.IntVar(&o.Parallel, "parallel", o.Parallel, "How many nodes of a fleet are set up at once")
 	f.BoolVar(&o.Undo, "undo", false, "Remove what setup installed")
 	f.StringVar(&o.Binary, "binary", "", "node-shell-authorized-keys built for the node's OS and architecture (default: node-shell-authorized-keys next to this plugin, if it fits the node)")
 	f.StringVar(&o.InstallPath, "install-path", o.InstallPath, "Where the binary goes on the node")
@@ -98,15 +109,31 @@ func NewCmdSSHSetup(streams genericiooptions.IOStreams) *cobra.Command {
 	return cmd
 }
 
-// Complete resolves the clients for the node.
+// Complete resolves the clients for the node, or for the fleet that -l/--all select.
 func (o *SSHSetupOptions) Complete(cmd *cobra.Command, args []string) error {
-	if len(args) != 1 {
-		return usageError(cmd, "name one node: kubectl node-shell ssh setup NODE")
+	fleet := o.Selector != "" || o.All
+	switch {
+	case fleet && len(args) > 0:
+		return usageError(cmd, "give a node name or -l/--all, not both")
+	case !fleet && len(args) != 1:
+		return usageError(cmd, "name one node: kubectl node-shell ssh setup NODE (or -l SELECTOR / --all)")
+	}
+	o.keys = sshClient{configFlags: o.configFlags, IOStreams: o.IOStreams}
+	if fleet {
+		if err := o.NodeShellOptions.Complete(cmd, nil); err != nil {
+			return err
+		}
+		o.Mode = string(podspec.ModeContainer)
+		// What the pods record as their command, and what makes the fleet's check for one pass.
+		o.Command = []string{"ssh", "setup"}
+		o.Stdin = false // each node gets the binary, not node-shell's stdin
+		o.fleetAction = o.setupOnNode
+		o.keys.restConfig, o.keys.client, o.keys.serverClock = o.restConfig, o.client, o.serverClock
+		return nil
 	}
 	if err := o.completeContainerSession(cmd, args[0]); err != nil {
 		return err
 	}
-	o.keys = sshClient{configFlags: o.configFlags, IOStreams: o.IOStreams}
 	return o.keys.complete(args[0])
 }
 
@@ -170,8 +197,23 @@ fi
 [ "$undo" = yes ] || host "cat $hostkeys" 2>/dev/null || true
 `
 
-// Run installs (or removes) through a session, then marks (or unmarks) the Node.
+// Run installs (or removes) through a session, then marks (or unmarks) the Node; with
+// -l/--all, on each selected node through the fleet.
 func (o *SSHSetupOptions) Run(ctx context.Context) error {
+	if !o.Undo {
+		var err error
+		if o.binary, err = o.readBinary(); err != nil {
+			return err
+		}
+	}
+	if o.fleet {
+		// Patch on every node: asked once, cluster-wide, before any pod.
+		o.keys.Node = ""
+		if err := o.keys.mayDo(ctx, "patch", "to mark the nodes set up for SSH"); err != nil {
+			return err
+		}
+		return o.runFleet(ctx)
+	}
 	ctx, endSession := context.WithCancelCause(ctx)
 	defer endSession(nil)
 	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity, endSession)
@@ -183,44 +225,72 @@ func (o *SSHSetupOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !o.Undo {
-		if o.binary, err = o.readBinary(node.Status.NodeInfo.OperatingSystem, node.Status.NodeInfo.Architecture); err != nil {
-			return err
-		}
+	if err := o.checkArch(node); err != nil {
+		return err
 	}
-	undo := "no"
-	if o.Undo {
-		undo = "yes"
-	}
-	command := []string{"sh", "-c", setupScript, "setup", o.InstallPath, o.DropInDir, o.dropIn(), o.SSHDConfig, o.ReloadCommand, o.HostKeys, undo}
 	h, err := o.startContainerSession(ctx, reporter, []string{"ssh", "setup"}, session.ExecRequest{})
 	if err != nil {
 		return reporter.Explain(err)
 	}
 	defer h.Close()
 	reporter.Progress("installing on node " + o.Node)
-	var stdout, stderr bytes.Buffer
-	status, err := h.Exec(ctx, session.ExecRequest{Command: command, Terminal: session.Streams{In: bytes.NewReader(o.binary), Out: &stdout, ErrOut: &stderr}.Terminal()})
+	status, err := o.installOn(ctx, o.keys, h)
+	reporter.Progress("")
 	if err != nil {
 		return reporter.Explain(err)
 	}
-	reporter.Progress("")
 	if status != 0 {
-		return fmt.Errorf("ssh setup on node %s failed (status %d): %s", o.Node, status, strings.TrimSpace(stderr.String()))
+		return &ExitStatusError{Status: status}
+	}
+	if !o.Undo {
+		fmt.Fprintf(o.Out, "node %s: sshd takes keys from the Node object\n", o.Node)
+	}
+	return nil
+}
+
+// setupOnNode is the fleet's work on one node's session.
+func (o *SSHSetupOptions) setupOnNode(ctx context.Context, node string, h fleet.Handle, st session.Streams, r session.Reporter) (int, error) {
+	keys := o.keys
+	keys.Node = node
+	n, err := keys.getNode(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := o.checkArch(n); err != nil {
+		return 0, err
+	}
+	status, err := o.installOn(ctx, keys, h)
+	if err == nil && status == 0 && !o.Undo {
+		fmt.Fprintf(st.Out, "sshd takes keys from the Node object\n")
+	}
+	return status, err
+}
+
+// installOn runs the setup script in the session h on keys.Node and then marks (or, with
+// --undo, unmarks) the Node. A failing script is an error that says why.
+func (o *SSHSetupOptions) installOn(ctx context.Context, keys sshClient, h fleet.Handle) (int, error) {
+	undo := "no"
+	if o.Undo {
+		undo = "yes"
+	}
+	command := []string{"sh", "-c", setupScript, "setup", o.InstallPath, o.DropInDir, o.dropIn(), o.SSHDConfig, o.ReloadCommand, o.HostKeys, undo}
+	var stdout, stderr bytes.Buffer
+	status, err := h.Exec(ctx, session.ExecRequest{Command: command, Terminal: session.Streams{In: bytes.NewReader(o.binary), Out: &stdout, ErrOut: &stderr}.Terminal()})
+	if err != nil {
+		return 0, err
+	}
+	if status != 0 {
+		return 0, fmt.Errorf("ssh setup on node %s failed (status %d): %s", keys.Node, status, strings.TrimSpace(stderr.String()))
 	}
 	if o.Undo {
-		return o.keys.patchAnnotations(ctx, map[string]*string{sshkeys.EnabledAnnotation: nil, HostKeysAnnotation: nil})
+		return 0, keys.patchAnnotations(ctx, map[string]*string{sshkeys.EnabledAnnotation: nil, HostKeysAnnotation: nil})
 	}
-	enabled := o.keys.now().UTC().Format(time.RFC3339)
+	enabled := keys.now().UTC().Format(time.RFC3339)
 	marks := map[string]*string{sshkeys.EnabledAnnotation: &enabled, HostKeysAnnotation: nil}
 	if hostKeys := publicHostKeys(stdout.String()); hostKeys != "" {
 		marks[HostKeysAnnotation] = &hostKeys
 	}
-	if err := o.keys.patchAnnotations(ctx, marks); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.Out, "node %s: sshd takes keys from the Node object\n", o.Node)
-	return nil
+	return 0, keys.patchAnnotations(ctx, marks)
 }
 
 // publicHostKeys keeps each public key of out, as "TYPE BASE64" (comments dropped).
@@ -237,29 +307,40 @@ func publicHostKeys(out string) string {
 // elfMachines are the node architectures the binary is released for.
 var elfMachines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 
-// readBinary reads --binary (or the one next to this plugin) and checks that it is a
-// Linux executable for the node's architecture.
-func (o *SSHSetupOptions) readBinary(goos, arch string) ([]byte, error) {
+// readBinary reads --binary (or the node-shell-authorized-keys next to this plugin) and
+// checks that it is a Linux executable of an architecture it is released for.
+func (o *SSHSetupOptions) readBinary() ([]byte, error) {
 	path := o.Binary
 	if path == "" {
 		self, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("pass --binary: the node-shell-authorized-keys for linux/%s", arch)
+			return nil, errors.New("pass --binary: node-shell-authorized-keys for the nodes' architecture")
 		}
 		path = filepath.Join(filepath.Dir(self), "node-shell-authorized-keys")
 	}
-	want, ok := elfMachines[arch]
-	if goos != "linux" || !ok {
-		return nil, fmt.Errorf("node %s is %s/%s; node-shell-authorized-keys is built for linux/amd64 and linux/arm64", o.Node, goos, arch)
-	}
 	f, err := elf.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a Linux executable (%v); pass --binary with node-shell-authorized-keys for linux/%s from the release", path, err, arch)
+		return nil, fmt.Errorf("%s is not a Linux executable (%v); pass --binary with node-shell-authorized-keys for linux/amd64 or linux/arm64 from the release", path, err)
 	}
-	machine := f.Machine
+	o.binaryMachine = f.Machine
 	f.Close()
-	if machine != want {
-		return nil, fmt.Errorf("%s is built for %s, but node %s is linux/%s; pass --binary with the linux/%s build", path, machine, o.Node, arch, arch)
+	if !slices.Contains(slices.Collect(maps.Values(elfMachines)), o.binaryMachine) {
+		return nil, fmt.Errorf("%s is built for %s; nodes need linux/amd64 or linux/arm64", path, o.binaryMachine)
 	}
+	o.binaryPath = path
 	return os.ReadFile(path)
+}
+
+// checkArch refuses a node the binary was not built for (nothing to check for --undo).
+func (o *SSHSetupOptions) checkArch(node *corev1.Node) error {
+	if o.Undo {
+		return nil
+	}
+	goos, arch := node.Status.NodeInfo.OperatingSystem, node.Status.NodeInfo.Architecture
+	if want, ok := elfMachines[arch]; goos != "linux" || !ok {
+		return fmt.Errorf("node %s is %s/%s; node-shell-authorized-keys is built for linux/amd64 and linux/arm64", node.Name, goos, arch)
+	} else if want != o.binaryMachine {
+		return fmt.Errorf("%s is built for %s, but node %s is linux/%s; pass --binary with the linux/%s build", o.binaryPath, o.binaryMachine, node.Name, arch, arch)
+	}
+	return nil
 }

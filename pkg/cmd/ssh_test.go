@@ -146,28 +146,56 @@ func TestSetupDropIn(t *testing.T) {
 }
 
 func TestSetupChecksTheBinarysArchitecture(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the test binary is the Linux executable checked")
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	nodeOf := func(goos, arch string) *corev1.Node {
+		n := node(nil)
+		n.Status.NodeInfo.OperatingSystem, n.Status.NodeInfo.Architecture = goos, arch
+		return n
+	}
 	o := &SSHSetupOptions{NodeShellOptions: &NodeShellOptions{Node: "node-1"}, Binary: self}
-	if runtime.GOOS == "linux" {
-		if data, err := o.readBinary("linux", runtime.GOARCH); err != nil || len(data) == 0 {
-			t.Fatalf("readBinary(own arch) = %d bytes, %v", len(data), err)
-		}
+	if data, err := o.readBinary(); err != nil || len(data) == 0 {
+		t.Fatalf("readBinary = %d bytes, %v", len(data), err)
+	}
+	if err := o.checkArch(nodeOf("linux", runtime.GOARCH)); err != nil {
+		t.Fatalf("checkArch(own arch) = %v", err)
 	}
 	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
-	if _, err := o.readBinary("linux", other); err == nil || !strings.Contains(err.Error(), "linux/"+other) {
-		t.Fatalf("readBinary(other arch) = %v", err)
+	if err := o.checkArch(nodeOf("linux", other)); err == nil || !strings.Contains(err.Error(), "linux/"+other) {
+		t.Fatalf("checkArch(other arch) = %v", err)
 	}
-	if _, err := o.readBinary("windows", "amd64"); err == nil {
+	if err := o.checkArch(nodeOf("windows", "amd64")); err == nil {
 		t.Fatal("a Windows node was accepted")
+	}
+	o.Undo = true
+	if err := o.checkArch(nodeOf("linux", other)); err != nil {
+		t.Fatalf("--undo needs no binary: %v", err)
 	}
 	text := filepath.Join(t.TempDir(), "script")
 	os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755)
 	o.Binary = text
-	if _, err := o.readBinary("linux", "amd64"); err == nil || !strings.Contains(err.Error(), "not a Linux executable") {
+	if _, err := o.readBinary(); err == nil || !strings.Contains(err.Error(), "not a Linux executable") {
 		t.Fatalf("readBinary(script) = %v", err)
+	}
+}
+
+func TestSetupArguments(t *testing.T) {
+	for want, args := range map[string][]string{
+		"name one node":                {"ssh", "setup"},
+		"name one node: ":              {"ssh", "setup", "a", "b"},
+		"give a node name or -l/--all": {"ssh", "setup", "a", "--all"},
+		"-l and --all select":          {"ssh", "setup", "-l", "a=b", "--all"},
+	} {
+		root := NewCmdRoot(genericiooptions.NewTestIOStreamsDiscard())
+		root.SetArgs(args)
+		if err := root.Execute(); err == nil || ExitStatus(err) != ExitFailure || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v; want %q", args, err, want)
+		}
 	}
 }
 
