@@ -240,7 +240,7 @@ func hostname(t *testing.T) string {
 // TestSSHSetupThenSSHLeavesNoKey: `ssh setup` installs the binary and the drop-in through
 // a session and marks the Node; `ssh NODE -- hostname` then gets in through the real ssh
 // client, checks the host key that setup published, and leaves no key on the Node;
-// `ssh setup --undo` takes it all out again.
+// `ssh setup --undo` takes it all out again; the same again through the fleet (-l).
 func TestSSHSetupThenSSHLeavesNoKey(t *testing.T) {
 	e := newE2E(t)
 	n := e.startSSHD(e.Nodes()[0], false, "")
@@ -285,14 +285,48 @@ func TestSSHSetupThenSSHLeavesNoKey(t *testing.T) {
 	}
 
 	e.NodeShell(append(setup, "--undo")...).RunOK()
+	n.assertUndone()
+
+	// The same through the fleet (-l): the local cluster's nodes share one machine, so the
+	// paths fit one node, which the selector picks.
+	n.label("e2e-ssh-setup", "yes")
+	fleetSetup := append([]string{"ssh", "setup", "-l", "e2e-ssh-setup=yes"}, setup[3:]...)
+	e.NodeShell(fleetSetup...).RunOK()
+	if a := n.annotations(); a[sshkeys.EnabledAnnotation] == "" {
+		t.Fatalf("Node annotations after the fleet's setup: %v", a)
+	}
+	waitSSHD(t, n.sshd.Addr)
+	if r := e.NodeShell("ssh", n.name, "--", "hostname").RunOK(); strings.TrimSpace(string(r.Stdout)) != hostname(t) {
+		t.Fatalf("ssh after the fleet's setup printed %q", r.Stdout)
+	}
+	e.NodeShell(append(fleetSetup, "--undo")...).RunOK()
+	n.assertUndone()
+}
+
+func (n *sshNode) assertUndone() {
+	n.e.t.Helper()
 	if a := n.annotations(); len(a) != 0 {
-		t.Fatalf("annotations after --undo: %v", a)
+		n.e.t.Fatalf("annotations after --undo: %v", a)
 	}
 	for _, p := range []string{n.sshd.Binary, filepath.Join(n.sshd.DropInDir, "50-node-shell.conf")} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
-			t.Errorf("%s still there after --undo (%v)", p, err)
+			n.e.t.Errorf("%s still there after --undo (%v)", p, err)
 		}
 	}
+}
+
+// label sets a label on the node until the test ends.
+func (n *sshNode) label(key, value string) {
+	n.e.t.Helper()
+	set := func(v any) error {
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{key: v}}})
+		_, err := n.e.client.CoreV1().Nodes().Patch(context.Background(), n.name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	}
+	if err := set(value); err != nil {
+		n.e.t.Fatalf("label node %s: %v", n.name, err)
+	}
+	n.e.t.Cleanup(func() { _ = set(nil) })
 }
 
 // waitSSHD waits until sshd accepts connections again (a reload re-executes it).
