@@ -42,7 +42,7 @@ type options struct {
 	fleetNodes, fleetRounds int
 	// The data-moving cases: cp and port-forward against kubectl's, and streamed
 	// transfers under CPU load.
-	cpBytes, pfBytes, stressBytes     int64
+	cpBytes, pfBytes, stressBytes       int64
 	cpRounds, pfRounds, stressTransfers int
 	// streamSPDY adds kubectl exec over SPDY, node-shell's protocol, to the stream case.
 	streamSPDY bool

@@ -221,8 +221,9 @@ func writeRequests(w writer, r *results) {
 	}
 	w("A typical run: of the runs with the median number of sequential round trips, the one with the median wall\n")
 	w("time. Offsets are from the start of the process; durations as the apiserver saw them (for a watch: until\n")
-	w("the client closed it; for exec: the whole stream). The exec's user agent is Go's default: client-go's\n")
-	w("WebSocket dialer does not send the configured one, for kubectl as for node-shell.\n\n")
+	w("the client closed it; for exec: the whole stream). An exec over WebSocket (`get pods/exec`) carries Go's\n")
+	w("default user agent: client-go's WebSocket dialer does not send the configured one. node-shell execs over\n")
+	w("SPDY (`create pods/exec`), the floor and kubectl over WebSocket.\n\n")
 }
 
 func writeStreams(w writer, r *results) {

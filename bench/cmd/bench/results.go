@@ -24,7 +24,7 @@ type results struct {
 	Requests      []requestResult `json:"api_requests"`
 	Streams       []streamResult  `json:"streams"`
 	// StreamSizes says what the streams moved, and whether less than asked (a slow machine).
-	StreamSizes streamSizes  `json:"stream_sizes"`
+	StreamSizes streamSizes `json:"stream_sizes"`
 	// Transfers are the cp and port-forward cases; Stress the streamed transfers under CPU load.
 	Transfers         []transferResult `json:"transfers"`
 	CpRounds          int              `json:"cp_rounds"`
@@ -32,11 +32,11 @@ type results struct {
 	Stress            []stressResult   `json:"stress"`
 	StressTransfers   int              `json:"stress_transfers"`
 	// Partial lists the cases run alone (bench -only) since the full run, merged in.
-	Partial     []partialRun `json:"partial_runs,omitempty"`
-	ColdStart   coldStart    `json:"cold_start"`
-	Fleet       *fleetResult `json:"fleet,omitempty"`
-	Goals       []goal       `json:"goals"`
-	Failures    []failure    `json:"failures"`
+	Partial   []partialRun `json:"partial_runs,omitempty"`
+	ColdStart coldStart    `json:"cold_start"`
+	Fleet     *fleetResult `json:"fleet,omitempty"`
+	Goals     []goal       `json:"goals"`
+	Failures  []failure    `json:"failures"`
 }
 
 // failure is a run left out of the numbers: the tool failed, or worse, exited 0 with the

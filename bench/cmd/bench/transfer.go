@@ -736,4 +736,3 @@ func runTransfers(ctx context.Context, e *env, o options, res *results, sections
 	}
 	return nil
 }
-
