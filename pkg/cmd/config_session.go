@@ -38,14 +38,22 @@ type policyOptions struct {
 	config     userconfig.Resolved
 	configPath string
 	overrides  podspec.Overrides
+	// reasonChecked: the cluster's reason requirement was read once this run.
+	reasonChecked bool
 }
 
 func (p *policyOptions) addPolicyFlags(f *pflag.FlagSet) {
+	p.addPodPolicyFlags(f)
+	f.DurationVar(&p.IdleTimeout, "idle-timeout", DefaultIdleTimeout, fmt.Sprintf("End an interactive (TTY) session after this long with no input and no output (exit status %d); 0 never", ExitIdle))
+}
+
+// addPodPolicyFlags are the policy flags of every command that makes a session pod (cp and
+// port-forward too, which have no interactive session to time out).
+func (p *policyOptions) addPodPolicyFlags(f *pflag.FlagSet) {
 	f.StringVar(&p.Overrides, "overrides", p.Overrides, "A strategic merge patch of the session pod, JSON or YAML (as kubectl run --overrides), applied after the config file's; what the session depends on (privileges, host namespaces, /host, the node, the watchdog, node-shell's labels) cannot be changed")
 	f.StringArrayVar(&p.Labels, "label", p.Labels, "KEY=VALUE: a label on the session pod (repeatable), for policies that require one")
 	f.StringArrayVar(&p.Annotations, "annotation", p.Annotations, "KEY=VALUE: an annotation on the session pod (repeatable)")
 	f.StringVar(&p.Reason, "reason", p.Reason, "Why you open this session, recorded on the pod (annotation "+podspec.AnnotationReason+"); a cluster can require it")
-	f.DurationVar(&p.IdleTimeout, "idle-timeout", DefaultIdleTimeout, fmt.Sprintf("End an interactive (TTY) session after this long with no input and no output (exit status %d); 0 never", ExitIdle))
 }
 
 // completePolicy reads the config file and resolves, for the kubeconfig context in use,
@@ -171,9 +179,10 @@ func keyValues(flag string, file map[string]string, pairs []string) (map[string]
 // not read that namespace cannot be told; the cluster's admission policy then says
 // (docs/examples/node-shell-require-reason.yaml).
 func (o *NodeShellOptions) checkReasonRequired(ctx context.Context) error {
-	if strings.TrimSpace(o.Reason) != "" {
+	if strings.TrimSpace(o.Reason) != "" || o.reasonChecked {
 		return nil
 	}
+	o.reasonChecked = true
 	required, err := preflight.ReasonRequired(ctx, o.client, o.restConfig.Host)
 	if err != nil {
 		return err

@@ -1,14 +1,25 @@
 package cmd
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/clustersetup"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 )
 
@@ -177,5 +188,56 @@ contexts:
 				t.Errorf("pull secrets = %v, want %v", pod.Spec.ImagePullSecrets, tc.secrets)
 			}
 		})
+	}
+}
+
+func TestReasonRequired(t *testing.T) {
+	marked := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clustersetup.Namespace,
+		Labels:      map[string]string{podspec.LabelManagedBy: podspec.ManagedByValue},
+		Annotations: map[string]string{clustersetup.AnnotationRequireReason: "true"}}}
+	unmarked := marked.DeepCopy()
+	unmarked.Annotations = nil
+	foreign := marked.DeepCopy()
+	foreign.Labels = nil // not setup's namespace: its annotation is nobody's rule
+	tests := []struct {
+		name    string
+		objects []runtime.Object
+		reason  string
+		refused bool
+	}{
+		{"required and missing", []runtime.Object{marked}, "", true},
+		{"required and given", []runtime.Object{marked}, "INC-1", false},
+		{"required, only blanks given", []runtime.Object{marked}, "  ", true},
+		{"not required", []runtime.Object{unmarked}, "", false},
+		{"a namespace setup did not make", []runtime.Object{foreign}, "", false},
+		{"no node-shell namespace", nil, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client := fake.NewSimpleClientset(tc.objects...)
+			o := NewNodeShellOptions(genericiooptions.NewTestIOStreamsDiscard())
+			o.client, o.restConfig, o.Reason = client, &rest.Config{Host: "https://k"}, tc.reason
+			err := o.checkReasonRequired(context.Background())
+			if tc.refused != (err != nil) {
+				t.Fatalf("err = %v, want refused %v", err, tc.refused)
+			}
+			if err != nil && !strings.Contains(err.Error(), "pass --reason TEXT") {
+				t.Errorf("refusal %q does not say what to do", err)
+			}
+			gets := len(client.Actions())
+			_ = o.checkReasonRequired(context.Background())
+			if len(client.Actions()) != gets {
+				t.Error("the requirement was read twice in one run")
+			}
+		})
+	}
+	forbidden := fake.NewSimpleClientset()
+	forbidden.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, clustersetup.Namespace, errors.New("no"))
+	})
+	o := NewNodeShellOptions(genericiooptions.NewTestIOStreamsDiscard())
+	o.client, o.restConfig = forbidden, &rest.Config{Host: "https://k"}
+	if err := o.checkReasonRequired(context.Background()); err != nil {
+		t.Errorf("a user who may not read namespace node-shell was refused: %v", err)
 	}
 }

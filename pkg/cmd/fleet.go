@@ -68,6 +68,9 @@ func (o *NodeShellOptions) runFleet(ctx context.Context) error {
 	defer endFleet(nil)
 	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity, endFleet)
 	defer reporter.Done()
+	if err := o.checkReasonRequired(ctx); err != nil {
+		return err
+	}
 	if err := o.chooseNamespace(ctx, reporter); err != nil {
 		return reporter.Explain(err)
 	}

@@ -23,6 +23,7 @@ func (o *NodeShellOptions) addPodFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.MaxLifetime, "max-lifetime", o.MaxLifetime, "The pod is stopped after this long, whatever happens (activeDeadlineSeconds); 0 for no limit")
 	f.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress")
 	f.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Verbosity: 1 adds details to errors")
+	o.addPodPolicyFlags(f)
 	o.configFlags.AddFlags(f)
 }
 
@@ -40,6 +41,9 @@ func (o *NodeShellOptions) completeContainerSession(cmd *cobra.Command, node str
 // preflight of actions' access, start) and returns the started session; the caller
 // closes it.
 func (o *NodeShellOptions) startContainerSession(ctx context.Context, r *reporter, command []string, actions ...session.Action) (*session.Handle, error) {
+	if err := o.checkReasonRequired(ctx); err != nil {
+		return nil, err
+	}
 	if err := o.chooseNamespace(ctx, r); err != nil {
 		return nil, err
 	}
