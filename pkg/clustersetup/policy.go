@@ -18,6 +18,15 @@ const (
 	claimedVar = `object != null && has(object.metadata.annotations) && "` + podspec.AnnotationUser + `" in object.metadata.annotations ? object.metadata.annotations["` + podspec.AnnotationUser + `"] : ""`
 )
 
+// agentByItsController matches the DaemonSet controller's own writes of the node agent's
+// pods (kubectl node-shell agent install): they name no creator, since the controller makes
+// them, and are shared by every agent session. Anyone else's change to them is still
+// refused, as to any pod that names no creator, so they are the controller's alone. The
+// controller runs as its service account (--use-service-account-credentials) or as the
+// controller manager.
+const agentByItsController = `!(request.userInfo.username in ["system:serviceaccount:kube-system:daemon-set-controller", "system:kube-controller-manager"] && ` +
+	`has(object.metadata.labels) && "` + podspec.LabelComponent + `" in object.metadata.labels && object.metadata.labels["` + podspec.LabelComponent + `"] == "` + podspec.ComponentAgent + `")`
+
 // Policy is the ValidatingAdmissionPolicy that makes each session's pod its creator's alone:
 //   - CREATE of a pod: its annotation kubectl-node-shell.io/user must be the authenticated
 //     user, so the name on the pod is not a claim but a fact;
@@ -52,6 +61,7 @@ func Policy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 			},
 			MatchConditions: []admissionregistrationv1.MatchCondition{
 				{Name: "not-status", Expression: `!has(request.subResource) || request.subResource != "status"`},
+				{Name: "not-the-agent-by-its-controller", Expression: agentByItsController},
 			},
 			Variables: []admissionregistrationv1.Variable{
 				{Name: "creator", Expression: creatorVar},

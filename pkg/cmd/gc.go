@@ -123,6 +123,9 @@ func (o *GCOptions) Run(ctx context.Context) error {
 			failed = append(failed, err)
 		}
 	}
+	agentEnded, agentFailed := o.endStaleAgentSessions(ctx)
+	deleted += agentEnded
+	failed = append(failed, agentFailed...)
 	if deleted == 0 && len(failed) == 0 {
 		fmt.Fprintf(o.ErrOut, "No leftover node-shell pods (%d alive).\n", alive)
 	}

@@ -118,11 +118,14 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	if o.Output != "" {
 		return o.printObject(podList(found.Pods))
 	}
-	if len(found.Pods) == 0 {
+	agentRows := o.scope.agentSessions(ctx, o.ErrOut)
+	if len(found.Pods) == 0 && len(agentRows) == 0 {
 		fmt.Fprintln(o.ErrOut, "No node-shell pods found.")
 		return nil
 	}
-	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(listTable(found.Pods, o.Now()), o.Out)
+	table := listTable(found.Pods, o.Now())
+	addAgentRows(table, agentRows)
+	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(table, o.Out)
 }
 
 // printObject prints obj as -o asks, through kubectl's JSON printer, then escapes what the

@@ -58,6 +58,8 @@ type NodeShellOptions struct {
 	Quiet             bool
 	Verbosity         int
 	RecordCommand     bool
+	// Agent is --agent (agent_session.go): auto when empty.
+	Agent string
 	policyOptions
 
 	// Derived in Complete.
@@ -70,6 +72,8 @@ type NodeShellOptions struct {
 	client       kubernetes.Interface
 	// serverClock reads the apiserver's time off every response (leftovers are judged by it).
 	serverClock *serverclock.Clock
+	// agentPod is the node's ready agent the session runs on; nil: a pod of its own.
+	agentPod *corev1.Pod
 	// user is who the apiserver says we are (preflight), for the pod's audit annotation.
 	user string
 	// actions are what a subcommand's session runs (cp, port-forward); nil means exec.
@@ -119,6 +123,7 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.OutputDir, "output-dir", o.OutputDir, "Write each node's output to DIR/NODE/stdout, stderr and exit-status instead of prefixed lines")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "json: print the fleet's results (each node's status, cause and output) as JSON on stdout")
 	o.addPolicyFlags(f)
+	o.addAgentFlag(f)
 	o.configFlags.AddFlags(f)
 }
 
@@ -203,6 +208,9 @@ func (o *NodeShellOptions) Validate() error {
 		return usageError(nil, "--nsenter conflicts with --mode=%s: pass one of them", o.Mode)
 	}
 	o.entry = entry
+	if err := o.validateAgent(); err != nil {
+		return err
+	}
 	if _, err := name.ParseReference(o.Image); err != nil {
 		return usageError(nil, "--image %q is not a valid image reference: %v", o.Image, err)
 	}
@@ -252,6 +260,9 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 	defer endSession(nil)
 	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity, endSession)
 	defer reporter.Done()
+	if onAgent, err := o.runOnAgent(ctx, reporter, terminal); onAgent {
+		return err
+	}
 	if err := o.chooseNamespace(ctx, reporter); err != nil {
 		return reporter.Explain(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/leftover"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/serverclock"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
 
 // podScope is where `list` and `gc` look for node-shell pods: the namespace given with -n,
@@ -27,6 +28,8 @@ type podScope struct {
 	client      kubernetes.Interface
 	// serverClock reads the apiserver's time off the list's response: pods are judged by it.
 	serverClock *serverclock.Clock
+	// executor lists and ends agent sessions (agent_list.go); nil: none are looked for.
+	executor stream.Executor
 }
 
 func newPodScope() *podScope {
@@ -53,6 +56,7 @@ func (s *podScope) complete(cmd *cobra.Command) error {
 	if s.client, err = kubernetes.NewForConfig(config); err != nil {
 		return diagnose.KubeconfigProblem(err)
 	}
+	s.executor = &stream.RemoteExecutor{Config: config, Client: s.client.CoreV1().RESTClient()}
 	return nil
 }
 

@@ -34,7 +34,7 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 	node, err := preflight.Run(ctx, o.client, preflight.Target{
 		Namespace: o.namespace,
 		Node:      o.Node,
-		Access:    session.RequiredAccess(o.namespace, o.sessionActions()...),
+		Access:    o.requiredAccess(),
 		Server:    o.restConfig.Host,
 	})
 	who := <-whoAmI

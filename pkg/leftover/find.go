@@ -93,8 +93,15 @@ func listOurs(ctx context.Context, client kubernetes.Interface, namespace string
 	if err != nil {
 		return nil, err
 	}
-	sortPods(list.Items)
-	return list.Items, nil
+	// The agent's pods carry our label but are no session's: list and gc leave them out.
+	pods := list.Items[:0]
+	for i := range list.Items {
+		if !podspec.IsAgent(&list.Items[i]) {
+			pods = append(pods, list.Items[i])
+		}
+	}
+	sortPods(pods)
+	return pods, nil
 }
 
 func sortPods(pods []corev1.Pod) {

@@ -20,6 +20,8 @@ func Identify(pod *corev1.Pod) error {
 	switch {
 	case pod.Labels[LabelManagedBy] != ManagedByValue:
 		return fmt.Errorf("no %s=%s label", LabelManagedBy, ManagedByValue)
+	case IsAgent(pod):
+		return fmt.Errorf("a node-shell agent pod, not a session's")
 	case len(pod.OwnerReferences) > 0:
 		o := pod.OwnerReferences[0]
 		return fmt.Errorf("owned by %s/%s", o.Kind, o.Name)
@@ -75,4 +77,28 @@ func hasOnlySessionVolumes(pod *corev1.Pod) bool {
 		}
 	}
 	return hostRoot && heartbeat
+}
+
+// Agent pods: the DaemonSet `kubectl node-shell agent install` makes (pkg/agent). They carry
+// LabelManagedBy too, and are never a session's pod.
+const (
+	LabelComponent = "app.kubernetes.io/component"
+	ComponentAgent = "agent"
+	// AgentName names the agent's DaemonSet (and prefixes its pods' names).
+	AgentName = "kubectl-node-shell-agent"
+)
+
+// IsAgent reports whether pod is one of the agent's: in the dedicated namespace (which only
+// node admins may create pods in, so a tenant cannot make one pass), labelled as the agent,
+// controlled by the agent's DaemonSet.
+func IsAgent(pod *corev1.Pod) bool {
+	if pod.Namespace != DedicatedNamespace || pod.Labels[LabelComponent] != ComponentAgent {
+		return false
+	}
+	for _, o := range pod.OwnerReferences {
+		if o.Controller != nil && *o.Controller && o.Kind == "DaemonSet" && o.Name == AgentName {
+			return true
+		}
+	}
+	return false
 }

@@ -34,6 +34,14 @@ func TestIdentify(t *testing.T) {
 		{"a StatefulSet's pod wearing our label", created(t, func(p *corev1.Pod) {
 			p.OwnerReferences = []metav1.OwnerReference{{Kind: "StatefulSet", Name: "db", Controller: new(bool)}}
 		}), "owned by StatefulSet/db"},
+		{"the agent's pod", created(t, func(p *corev1.Pod) {
+			p.Namespace, p.Labels[LabelComponent] = DedicatedNamespace, ComponentAgent
+			p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: AgentName, Controller: func() *bool { b := true; return &b }()}}
+		}), "agent pod"},
+		{"a tenant's pod dressed as the agent, outside the dedicated namespace", created(t, func(p *corev1.Pod) {
+			p.Labels[LabelComponent] = ComponentAgent
+			p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: AgentName, Controller: func() *bool { b := true; return &b }()}}
+		}), "owned by DaemonSet/" + AgentName},
 		{"another name", created(t, func(p *corev1.Pod) { p.Name = "db-0" }), "is not node-shell's"},
 		{"a name for another node", created(t, func(p *corev1.Pod) { p.Spec.NodeName = "other" }), "is not node-shell's"},
 		{"a second container", created(t, func(p *corev1.Pod) {

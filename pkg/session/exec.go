@@ -22,10 +22,9 @@ type ExecRequest struct {
 	Term string
 }
 
-// RequiredAccess implements Action. The WebSocket upgrade is a GET, which apiservers up to
-// 1.34 authorize as "get pods/exec"; when that is denied, the executor falls back to SPDY,
-// a POST, authorized as "create". So create is what every version needs; get only saves
-// the fallback's extra round trip (docs/rbac.md grants both).
+// RequiredAccess implements Action. The executor upgrades to SPDY first, a POST, authorized
+// as "create pods/exec" by every version; only where a proxy refuses SPDY does it try
+// WebSocket, a GET, which apiservers up to 1.34 authorize as "get" (docs/rbac.md grants both).
 func (ExecRequest) RequiredAccess(namespace string) []authorizationv1.ResourceAttributes {
 	return []authorizationv1.ResourceAttributes{{Namespace: namespace, Verb: "create", Resource: "pods", Subresource: "exec"}}
 }
@@ -43,12 +42,17 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 		t = &stream.Terminal{}
 	}
 	var err error
+	argv := s.spec.Entry.Argv(req.Command, termFor(t.TTY, req.Term))
+	var agentBeat *agentHeartbeat
+	if h.agent != nil {
+		argv, agentBeat = h.agent.begin(ctx, argv)
+	}
 	runErr := t.Run(func(resize remotecommand.TerminalSizeQueue) error {
 		err = s.Executor.Exec(ctx, stream.Request{
 			Namespace: h.pod.Namespace,
 			Pod:       h.pod.Name,
 			Container: podspec.ContainerName,
-			Command:   s.spec.Entry.Argv(req.Command, termFor(t.TTY, req.Term)),
+			Command:   argv,
 			Stdin:     t.In,
 			Stdout:    t.Out,
 			Stderr:    t.ErrOut,
@@ -57,6 +61,9 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 		})
 		return nil
 	})
+	if agentBeat != nil {
+		agentBeat.finish(err)
+	}
 	if runErr != nil {
 		return 0, runErr
 	}
@@ -69,6 +76,9 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 		return 0, context.Cause(ctx)
 	default:
 		err = diagnose.ExecProblem(err, h.pod.Namespace, h.pod.Name, s.spec.Node)
+	}
+	if h.agent != nil {
+		return h.agent.judge(code, err, agentBeat)
 	}
 	if ctx.Err() == nil && (err != nil || code >= 128) {
 		if why := s.stoppedBy(h.pod); why != "" {

@@ -83,9 +83,11 @@ type Handle struct {
 	s *Session
 	// crashCtx is cancelled, with the panic as its cause, when one of the session's
 	// goroutines panics: the session's calls end with it as their error.
-	crashCtx  context.Context
-	pod       *corev1.Pod
-	keep      *keepAlive
+	crashCtx context.Context
+	pod      *corev1.Pod
+	keep     *keepAlive
+	// agent is set when the session runs on the node's agent (StartAgent), not a pod of its own.
+	agent     *agentSession
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -149,6 +151,10 @@ func (h *Handle) Pod() *corev1.Pod { return h.pod }
 // than once; a delete that failed is reported as a warning and returned.
 func (h *Handle) Close() error {
 	h.closeOnce.Do(func() {
+		if h.agent != nil { // nothing was created: each exec's supervisor has ended its session
+			h.s.crashed(nil)
+			return
+		}
 		h.keep.stop()
 		if h.closeErr = h.s.deletePod(h.pod); h.closeErr != nil {
 			h.s.Reporter.Warning(h.closeErr.Error())
