@@ -79,6 +79,7 @@ func main() {
 	flag.StringVar(&o.json, "json", "bench/results.json", "where to write the machine-readable results")
 	rewrite := flag.Bool("rewrite", false, "only rewrite -markdown from the results in -json (no cluster, no runs)")
 	onlyFleet := flag.Bool("only-fleet", false, "run only the fleet case, into the results in -json, and rewrite -markdown")
+	onlyAgent := flag.Bool("only-agent", false, "run only the agent case (agent.go) on a cluster of its own and print it; the saved results are left alone")
 	flag.Parse()
 	if *rewrite {
 		if err := rewriteMarkdown(o); err != nil {
@@ -93,6 +94,9 @@ func main() {
 	runCases := run
 	if *onlyFleet {
 		runCases = runOnlyFleet
+	}
+	if *onlyAgent {
+		runCases = runAgentBench
 	}
 	if *only != "" {
 		sections := map[string]bool{}

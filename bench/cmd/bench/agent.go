@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/agent"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// agentNodes is the agent case's cluster: enough nodes for a fleet to mean something.
+const agentNodes = 3
+
+// runAgentBench is the agent case (-only-agent): on a cluster of its own with the agent
+// installed, time to first output of `-- echo x` on the agent, in a pod of its own
+// (--agent=never) and through `kubectl exec` into the agent pod (the floor), interleaved
+// round by round; then a fleet's wall time over every node in pods. It prints its table
+// on stdout and leaves the saved results alone.
+func runAgentBench(ctx context.Context, o options) error {
+	plugin, err := filepath.Abs(o.plugin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(plugin); err != nil {
+		return fmt.Errorf("%w (make bench builds it)", err)
+	}
+	dir, err := os.MkdirTemp("", "kns-bench-agent-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logf("starting a %d-node cluster in %s", agentNodes, dir)
+	cluster, err := localcluster.Up(ctx, localcluster.Options{Nodes: agentNodes, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("start the cluster: %w", err)
+	}
+	defer func() {
+		logf("stopping the cluster")
+		if err := cluster.Down(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: stopping the cluster:", err)
+		}
+	}()
+	client, err := cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "KUBECONFIG=" + cluster.Kubeconfig()}
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, plugin, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %w\n%s", args, err, out)
+		}
+		return nil
+	}
+	if err := run("setup", "--group", "node-admins"); err != nil {
+		return err
+	}
+	bindCtx, stopBinding := context.WithCancel(ctx)
+	defer stopBinding()
+	go scheduleAgentPods(bindCtx, client)
+	if err := run("agent", "install"); err != nil {
+		return err
+	}
+	node := cluster.NodeNames()[0]
+	pod, err := agent.Find(ctx, client, node)
+	if err != nil {
+		return err
+	}
+	cases := []struct {
+		name string
+		argv []string
+	}{
+		{"kubectl exec into the agent (floor)", []string{cluster.KubectlPath(), "exec", "-n", agent.Namespace, pod.Name, "-c", podspec.ContainerName, "--", "echo", "x"}},
+		{"node-shell on the agent", []string{plugin, "-q", node, "--", "echo", "x"}},
+		{"node-shell in a pod (--agent=never)", []string{plugin, "-q", "--agent=never", node, "--", "echo", "x"}},
+	}
+	rounds := o.sessionRounds
+	times := make([][]time.Duration, len(cases))
+	for r := 0; r <= rounds; r++ { // round 0 warms up
+		for i, c := range cases {
+			d, err := firstOutput(ctx, env, c.argv)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			if r > 0 {
+				times[i] = append(times[i], d)
+			}
+		}
+	}
+	var fleet []time.Duration
+	for r := 0; r <= o.fleetRounds; r++ {
+		start := time.Now()
+		if err := run("-q", "--all", "--", "true"); err != nil {
+			return err
+		}
+		if r > 0 {
+			fleet = append(fleet, time.Since(start))
+		}
+	}
+	floor := medianOf(times[0])
+	fmt.Printf("agent case: %d nodes, %d rounds (after a warm-up), median [min … max]\n", agentNodes, rounds)
+	for i, c := range cases {
+		fmt.Printf("  %-40s %7.0f ms [%.0f … %.0f]  %.2f× the floor\n", c.name, ms(medianOf(times[i])), ms(slices.Min(times[i])), ms(slices.Max(times[i])),
+			float64(medianOf(times[i]))/float64(floor))
+	}
+	fmt.Printf("  %-40s %7.0f ms [%.0f … %.0f]  (pods: fleets do not use the agent yet)\n", fmt.Sprintf("fleet --all -- true, %d nodes", agentNodes),
+		ms(medianOf(fleet)), ms(slices.Min(fleet)), ms(slices.Max(fleet)))
+	return run("agent", "uninstall")
+}
+
+// firstOutput runs argv and returns how long its first byte of stdout took; it waits for
+// the process to end and fails unless it exits 0.
+func firstOutput(ctx context.Context, env []string, argv []string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	var first time.Duration
+	if _, err := bufio.NewReader(out).ReadByte(); err == nil {
+		first = time.Since(start)
+	}
+	_, _ = io.Copy(io.Discard, out)
+	if err := cmd.Wait(); err != nil {
+		return 0, err
+	}
+	if first == 0 {
+		return 0, fmt.Errorf("no output")
+	}
+	return first, nil
+}
+
+func medianOf(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// scheduleAgentPods binds the agent's pods to their nodes: the local cluster has no
+// scheduler, and the DaemonSet controller leaves its pods to one (a node affinity on the
+// node's name).
+func scheduleAgentPods(ctx context.Context, client kubernetes.Interface) {
+	w, err := client.CoreV1().Pods(agent.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: agent.Selector})
+	if err != nil {
+		return
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok || p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Spec.Affinity == nil || p.Spec.Affinity.NodeAffinity == nil {
+			continue
+		}
+		req := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+		if req == nil || len(req.NodeSelectorTerms) == 0 || len(req.NodeSelectorTerms[0].MatchFields) == 0 ||
+			len(req.NodeSelectorTerms[0].MatchFields[0].Values) != 1 {
+			continue
+		}
+		_ = client.CoreV1().Pods(agent.Namespace).Bind(ctx, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: p.Name, UID: p.UID},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: req.NodeSelectorTerms[0].MatchFields[0].Values[0]},
+		}, metav1.CreateOptions{})
+	}
+}
