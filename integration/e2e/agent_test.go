@@ -138,6 +138,19 @@ func TestAgent(t *testing.T) {
 		waitProcessGone(t, keptPID, 10*time.Second)
 	})
 
+	t.Run("a fleet on agents creates no pod", func(t *testing.T) {
+		e := e.For(t)
+		r := e.NodeShell("--all", "--", "sh", "-c", "cat /proc/self/cgroup; exit 4").Run()
+		if r.Status != 4 || len(r.Sessions) != 0 {
+			t.Errorf("fleet: status %d, %d pods created; want 4 and none", r.Status, len(r.Sessions))
+		}
+		for _, n := range e.Nodes() {
+			if !inPodCgroup(string(r.Stdout), e.agentPod(n)) {
+				t.Errorf("no output line from node %s's agent pod:\n%s", n, r.Stdout)
+			}
+		}
+	})
+
 	t.Run("the agent deleted mid-session", func(t *testing.T) {
 		e := e.For(t)
 		arg := uniqueSleep()

@@ -7,10 +7,13 @@ import (
 
 	"github.com/spf13/pflag"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/agent"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/session"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
@@ -111,4 +114,25 @@ func (o *NodeShellOptions) runOnAgent(ctx context.Context, r *reporter, terminal
 		return true, &ExitStatusError{Status: status}
 	}
 	return true, nil
+}
+
+// fleetAgents are the ready agents of a fleet's nodes, by node, when --agent allows them and
+// the fleet execs (cp's fleet action needs pods of its own): one list of the agent's pods
+// for the whole fleet. Nodes without one, or any failure to look, get pods of their own.
+func (o *NodeShellOptions) fleetAgents(ctx context.Context) map[string]*corev1.Pod {
+	if o.Agent == agentNever || o.fleetAction != nil {
+		return nil
+	}
+	list, err := o.client.CoreV1().Pods(agent.Namespace).List(ctx, metav1.ListOptions{LabelSelector: agent.Selector})
+	if err != nil {
+		return nil
+	}
+	agents := map[string]*corev1.Pod{}
+	for i := range list.Items {
+		p := &list.Items[i]
+		if podspec.IsAgent(p) && agent.Ready(p) && agent.ImageOf(p) == o.Image {
+			agents[p.Spec.NodeName] = p
+		}
+	}
+	return agents
 }

@@ -123,9 +123,17 @@ func (o *NodeShellOptions) runFleet(ctx context.Context) error {
 		base.Sweep(sweepCtx, o.namespace)
 	}, endFleet)
 
+	agents := o.fleetAgents(ctx)
 	start := func(ctx context.Context, node string, r session.Reporter) (fleet.Handle, error) {
 		s := *base
 		s.Reporter = r
+		if p := agents[node]; p != nil { // one exec on the node's agent, no pod (agent_session.go)
+			h, err := s.StartAgent(ctx, session.Target{Pod: o.podSpec(node), Command: o.Command}, o.entry, p)
+			if err != nil {
+				return nil, reporter.Explain(err)
+			}
+			return h, nil
+		}
 		h, err := s.Start(ctx, session.Target{Pod: o.podSpec(node), Command: o.Command}, o.entry)
 		if err != nil {
 			return nil, reporter.Explain(err)
