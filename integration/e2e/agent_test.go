@@ -117,6 +117,14 @@ func TestAgent(t *testing.T) {
 		if !inPodCgroup(readFile(t, fmt.Sprintf("/proc/%d/cgroup", killedPID)), agentPod) {
 			t.Fatalf("the sleep does not run in agent pod %s", agentPod.Name)
 		}
+		// list shows both, alive, as sessions of the agent pod; gc leaves them alone.
+		r := e.NodeShellAnyNamespace("list").RunOK()
+		if got := strings.Count(string(r.Stdout), agent.Namespace+"/"+agentPod.Name+" session "); got != 2 || strings.Count(string(r.Stdout), "alive") < 2 {
+			t.Errorf("list shows %d sessions of agent pod %s, want 2 alive:\n%s", got, agentPod.Name, r.Stdout)
+		}
+		if r := e.NodeShellAnyNamespace("gc").RunOK(); strings.Contains(string(r.Stdout), "session") {
+			t.Errorf("gc ended a live agent session: %s", r.Stdout)
+		}
 		at := time.Now()
 		killed.Signal(syscall.SIGKILL)
 		killed.Wait(10 * time.Second)
