@@ -56,7 +56,8 @@ func (o *NodeShellOptions) requiredAccess() []authorizationv1.ResourceAttributes
 // to use one (none, not ready, another image, no right to look) means a pod of its own;
 // with always, it is the session's failure, in one line.
 func (o *NodeShellOptions) chooseAgent(ctx context.Context, r *reporter) error {
-	if o.Agent == agentNever || o.fleet || o.actions != nil {
+	// No node yet (a pod/NAME target finds its node later) or a subcommand's action: a pod.
+	if o.Agent == agentNever || o.fleet || o.actions != nil || o.Node == "" {
 		return nil
 	}
 	r.Progress("looking for the node-shell agent on node " + o.Node)
