@@ -4,6 +4,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -39,8 +40,8 @@ type Executor interface {
 	Exec(ctx context.Context, req Request) error
 }
 
-// RemoteExecutor execs through the apiserver the way kubectl exec does: WebSocket first,
-// SPDY when the server or a proxy cannot upgrade to WebSocket.
+// RemoteExecutor execs through the apiserver with the executors kubectl exec uses, SPDY
+// first (see newExecutor), WebSocket when the server or a proxy refuses the SPDY upgrade.
 type RemoteExecutor struct {
 	Config *rest.Config
 	// Client is a REST client for the core/v1 group (clientset.CoreV1().RESTClient()).
@@ -76,10 +77,14 @@ func (e *RemoteExecutor) Exec(ctx context.Context, req Request) error {
 	return exec.StreamWithContext(ctx, opts)
 }
 
-// newExecutor returns a WebSocket executor that falls back to SPDY, as kubectl's own
-// createExecutor does: on an upgrade failure or an HTTPS proxy that cannot tunnel, and
-// SPDY alone when $KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false. It is not kubectl's
-// DefaultRemoteExecutor because the SPDY one here requires the exit status (statusRequired).
+// newExecutor returns a SPDY executor that falls back to WebSocket when the SPDY upgrade
+// is refused (a proxy that only passes WebSockets), and SPDY alone when
+// $KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false, kubectl's escape hatch. kubectl tries WebSocket
+// first; node-shell does not, for two reasons (docs/benchmarks.md): a WebSocket stream is
+// translated to SPDY on its way to the container runtime, which costs CPU and so
+// throughput, and only over SPDY can a stream cut short be told from success: the
+// apiserver's translator reports success for an upstream that ended without a status
+// (kubernetes/kubernetes#124571), while here statusRequired checks the v4 status frame.
 func newExecutor(config *rest.Config, url *url.URL) (remotecommand.Executor, error) {
 	transport, upgrader, err := spdy.RoundTripperFor(config)
 	if err != nil {
@@ -90,14 +95,37 @@ func newExecutor(config *rest.Config, url *url.URL) (remotecommand.Executor, err
 		return nil, err
 	}
 	if cmdutil.RemoteCommandWebsockets.IsDisabled() {
-		return spdyExec, nil // $KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false, kubectl's escape hatch
+		return spdyFirst{spdy: spdyExec}, nil
 	}
 	// WebSocket requires GET (RFC 6455 §4.1).
 	ws, err := remotecommand.NewWebSocketExecutor(config, "GET", url.String())
 	if err != nil {
 		return nil, err
 	}
-	return remotecommand.NewFallbackExecutor(ws, spdyExec, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	return spdyFirst{spdy: spdyExec, ws: ws}, nil
+}
+
+// spdyFirst streams over SPDY and, when the SPDY upgrade is refused, over WebSocket (ws
+// nil: SPDY only). When both are refused the SPDY refusal is returned as the apiserver
+// wrote it: it is what the diagnoses read, the same for every cause (access, the kubelet's
+// hop), while a WebSocket refusal's wording depends on the proxy in between.
+type spdyFirst struct{ spdy, ws remotecommand.Executor }
+
+func (e spdyFirst) Stream(options remotecommand.StreamOptions) error {
+	return e.StreamWithContext(context.Background(), options)
+}
+
+func (e spdyFirst) StreamWithContext(ctx context.Context, options remotecommand.StreamOptions) error {
+	err := e.spdy.StreamWithContext(ctx, options)
+	var refused *httpstream.UpgradeFailureError
+	if !errors.As(err, &refused) {
+		return err
+	}
+	if e.ws == nil {
+		return refused.Cause
+	}
+	if wsErr := e.ws.StreamWithContext(ctx, options); !httpstream.IsUpgradeFailure(wsErr) && !httpstream.IsHTTPSProxyError(wsErr) {
+		return wsErr
+	}
+	return refused.Cause
 }

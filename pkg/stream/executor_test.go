@@ -22,7 +22,7 @@ type execRequest struct {
 }
 
 // refusingAPIServer records exec requests and refuses each upgrade, as an apiserver does
-// when the user may not exec: the executor then falls back from WebSocket to SPDY.
+// when the user may not exec: the executor then falls back from SPDY to WebSocket.
 func refusingAPIServer(t *testing.T) (*RemoteExecutor, func() []execRequest) {
 	t.Helper()
 	var mu sync.Mutex
@@ -50,7 +50,8 @@ func refusingAPIServer(t *testing.T) (*RemoteExecutor, func() []execRequest) {
 
 // TestRemoteExecutorRequest: the exec URL carries the container, the command as repeated
 // arguments and exactly the streams asked for (no stderr stream with a TTY, which carries
-// both); WebSocket is tried first (GET), then SPDY (POST) with the same URL.
+// both); SPDY is tried first (POST), then WebSocket (GET) with the same URL, and the
+// refusal returned is SPDY's, the apiserver's own words.
 func TestRemoteExecutorRequest(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -70,12 +71,12 @@ func TestRemoteExecutorRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			exec, seen := refusingAPIServer(t)
 			err := exec.Exec(context.Background(), tc.req)
-			if err == nil || !strings.Contains(err.Error(), "exec denied") {
-				t.Errorf("Exec = %v, want the apiserver's refusal", err)
+			if err == nil || !strings.HasPrefix(err.Error(), "unable to upgrade connection: ") || !strings.Contains(err.Error(), "exec denied") {
+				t.Errorf("Exec = %v, want the apiserver's refusal of the SPDY upgrade", err)
 			}
 			want := []execRequest{
-				{Method: http.MethodGet, Path: "/api/v1/namespaces/ops/pods/p/exec", Upgrade: "websocket", Query: tc.wantQuery},
 				{Method: http.MethodPost, Path: "/api/v1/namespaces/ops/pods/p/exec", Upgrade: "SPDY/3.1", Query: tc.wantQuery},
+				{Method: http.MethodGet, Path: "/api/v1/namespaces/ops/pods/p/exec", Upgrade: "websocket", Query: tc.wantQuery},
 			}
 			if diff := cmp.Diff(want, seen()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
@@ -90,8 +91,8 @@ func TestRemoteExecutorSPDYOnly(t *testing.T) {
 	t.Setenv("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
 	exec, seen := refusingAPIServer(t)
 	err := exec.Exec(context.Background(), Request{Namespace: "ops", Pod: "p", Command: []string{"true"}, Stdout: &bytes.Buffer{}})
-	if err == nil || !strings.Contains(err.Error(), "exec denied") {
-		t.Errorf("Exec = %v, want the apiserver's refusal", err)
+	if err == nil || !strings.HasPrefix(err.Error(), "unable to upgrade connection: ") || !strings.Contains(err.Error(), "exec denied") {
+		t.Errorf("Exec = %v, want the apiserver's refusal of the SPDY upgrade", err)
 	}
 	got := seen()
 	if len(got) != 1 || got[0].Method != http.MethodPost || got[0].Upgrade != "SPDY/3.1" {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
 	"k8s.io/client-go/transport/spdy"
+	streamhttp "k8s.io/streaming/pkg/httpstream"
 )
 
 // ErrNoStatus is a stream that ended without the command's exit status.
@@ -23,10 +24,15 @@ var ErrNoStatus = errors.New("the exec stream ended without the command's exit s
 type statusRequired struct{ spdy.Upgrader }
 
 // NewConnection implements spdy.Upgrader.
+// A refused upgrade becomes an UpgradeFailureError, the executor's cue to fall back to
+// WebSocket (client-go's SPDY upgrader returns a plain error).
 func (u statusRequired) NewConnection(resp *http.Response) (httpstream.Connection, error) {
 	conn, err := u.Upgrader.NewConnection(resp)
-	if err != nil || resp.Header.Get(httpstream.HeaderProtocolVersion) != remotecommandconsts.StreamProtocolV4Name {
-		return conn, err // v1 to v3 send nothing on success
+	if err != nil {
+		return nil, &streamhttp.UpgradeFailureError{Cause: err}
+	}
+	if resp.Header.Get(httpstream.HeaderProtocolVersion) != remotecommandconsts.StreamProtocolV4Name {
+		return conn, nil // v1 to v3 send nothing on success
 	}
 	return statusConn{conn}, nil
 }
