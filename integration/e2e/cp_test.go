@@ -74,10 +74,17 @@ func nodeTree(t *testing.T, dir string) {
 	if err := os.Chmod(filepath.Join(dir, "private"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Directories last, deepest first, each its own mtime: writing into one changes it.
+	for i, d := range []string{"bin", "etc", "private", "empty", "."} {
+		dirTime := mtime.Add(time.Duration(i+1) * time.Hour)
+		if err := os.Chtimes(filepath.Join(dir, d), dirTime, dirTime); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // assertSameTree fails unless got has want's entries byte for byte with their modes,
-// file mtimes and symlink targets.
+// file and directory mtimes and symlink targets.
 func assertSameTree(t *testing.T, want, got string) {
 	t.Helper()
 	n := 0
@@ -94,6 +101,9 @@ func assertSameTree(t *testing.T, want, got string) {
 		}
 		if fw.Mode() != fg.Mode() {
 			t.Errorf("%s: mode %v, want %v", rel, fg.Mode(), fw.Mode())
+		}
+		if fw.IsDir() && !fw.ModTime().Equal(fg.ModTime()) {
+			t.Errorf("%s: directory mtime %v, want %v", rel, fg.ModTime(), fw.ModTime())
 		}
 		switch {
 		case fw.Mode().IsRegular():

@@ -139,28 +139,45 @@ func Upload(ctx context.Context, exec Exec, local, nodePath string, o Options) (
 	} else if fi.IsDir() {
 		size = treeSize(local)
 	}
-	digest := NewDigest()
 	meter := NewMeter(o.Progress, local, size)
 	defer meter.Stop()
+	n, err := receive(ctx, exec, dir, local, meter, o, func(w io.Writer) error { return Archive(w, local, as) })
+	meter.Stop()
+	if err != nil || !fi.IsDir() {
+		return Result{Bytes: n}, err
+	}
+	// busybox tar makes symlinks whose target is absolute or has ".." last, after every
+	// directory's mtime was set, so their directories' mtimes are set again afterwards.
+	dirs, err := deferredLinkDirs(local, as)
+	if err != nil || len(dirs) == 0 {
+		return Result{Bytes: n}, err
+	}
+	m, err := receive(ctx, exec, dir, local, io.Discard, o, func(w io.Writer) error { return archiveDirs(w, dirs) })
+	return Result{Bytes: n + m}, err
+}
+
+// receive streams the tar that write produces into dir on the node and verifies it; it
+// returns the stream's verified size.
+func receive(ctx context.Context, exec Exec, dir, local string, meter io.Writer, o Options, write func(io.Writer) error) (int64, error) {
+	digest := NewDigest()
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(Archive(io.MultiWriter(pw, digest, meter), local, as))
+		pw.CloseWithError(write(io.MultiWriter(pw, digest, meter)))
 	}()
 	trailer := &TrailerWriter{Pass: o.ErrOut}
 	stderr := &TrailerWriter{Pass: o.ErrOut} // tar's messages; its trailer is on stdout
 	status, err := exec(ctx, ReceiveArgv(dir), pr, trailer, stderr)
 	pr.CloseWithError(io.ErrClosedPipe) // ends the archiver if the exec ended early
-	meter.Stop()
 	switch {
 	case err != nil:
-		return Result{}, err
+		return 0, err
 	case status != 0:
-		return Result{}, fmt.Errorf("tar on the node failed with status %d while receiving %s", status, local)
+		return 0, fmt.Errorf("tar on the node failed with status %d while receiving %s", status, local)
 	}
 	if err := digest.Verify(trailer.Trailer()); err != nil {
-		return Result{}, err
+		return 0, err
 	}
-	return Result{Bytes: digest.n}, nil
+	return digest.n, nil
 }
 
 // LocalTarget is the directory a download extracts into and the local name of what it

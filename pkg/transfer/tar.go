@@ -2,11 +2,15 @@ package transfer
 
 import (
 	"archive/tar"
+	"cmp"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // Archive writes src (a local file or directory) as a tar stream whose top entry is
@@ -22,6 +26,75 @@ func Archive(w io.Writer, src, as string) error {
 	return tw.Close()
 }
 
+// tarDir is a local directory and its name in the stream.
+type tarDir struct{ file, name string }
+
+// deferredLinkDirs lists the directories under src (named as in the stream) that hold a
+// symlink busybox tar makes only at the end of the archive, deepest first: one whose
+// target is absolute or contains "..", the links its extractor defers so that no later
+// entry can be written through them.
+func deferredLinkDirs(src, as string) ([]tarDir, error) {
+	seen := map[string]bool{}
+	var dirs []tarDir
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if !path.IsAbs(filepath.ToSlash(target)) && !strings.Contains(target, "..") {
+			return nil
+		}
+		parent := filepath.Dir(p)
+		if !seen[parent] {
+			seen[parent] = true
+			rel, err := filepath.Rel(src, parent)
+			if err != nil {
+				return err
+			}
+			dirs = append(dirs, tarDir{parent, path.Join(as, filepath.ToSlash(rel))})
+		}
+		return nil
+	})
+	slices.SortStableFunc(dirs, func(a, b tarDir) int { return cmp.Compare(strings.Count(b.name, "/"), strings.Count(a.name, "/")) })
+	return dirs, err
+}
+
+// archiveDirs writes a tar stream of dirs' own entries only (modes and mtimes, as Archive
+// writes them): extracted over the tree, it sets those directories' mtimes again.
+func archiveDirs(w io.Writer, dirs []tarDir) error {
+	tw := tar.NewWriter(w)
+	for _, d := range dirs {
+		fi, err := os.Lstat(d.file)
+		if err != nil {
+			return err
+		}
+		hdr, err := header(fi, d.name, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.file, err)
+		}
+		hdr.Name += "/"
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// header is fi's entry named name, owned by root.
+func header(fi fs.FileInfo, name, link string) (*tar.Header, error) {
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return nil, err
+	}
+	hdr.Name = filepath.ToSlash(name)
+	hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "root", "root"
+	hdr.Format = tar.FormatPAX // long names, sub-second mtimes, large sizes
+	return hdr, nil
+}
+
 func archive(tw *tar.Writer, file, name string) error {
 	fi, err := os.Lstat(file)
 	if err != nil {
@@ -33,13 +106,10 @@ func archive(tw *tar.Writer, file, name string) error {
 			return err
 		}
 	}
-	hdr, err := tar.FileInfoHeader(fi, link)
+	hdr, err := header(fi, name, link)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	hdr.Name = filepath.ToSlash(name)
-	hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "root", "root"
-	hdr.Format = tar.FormatPAX // long names, sub-second mtimes, large sizes
 	switch {
 	case fi.IsDir():
 		entries, err := os.ReadDir(file)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,19 @@ func tree(t *testing.T, dir string) {
 	if err := os.Symlink("sub/secret", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
+	// Links busybox tar makes only after the whole archive: they change their directories' mtimes.
+	for target, name := range map[string]string{"../bin.dat": "sub/up", "/nonexistent/abs": "abs"} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Directories last, deepest first, each its own mtime: writing into one changes it.
+	for i, d := range []string{"sub", "empty", "."} {
+		dirTime := time.Date(2020, 1, 2+i, 3, 4, 5, 0, time.UTC)
+		if err := os.Chtimes(filepath.Join(dir, d), dirTime, dirTime); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // sameTree fails unless b has a's files byte for byte, with a's modes, mtimes and links.
@@ -94,6 +108,9 @@ func sameTree(t *testing.T, a, b string) {
 		}
 		if fa.Mode() != fb.Mode() {
 			t.Errorf("%s: mode %v, want %v", rel, fb.Mode(), fa.Mode())
+		}
+		if !fa.Mode().IsRegular() && fa.Mode()&os.ModeSymlink == 0 && !fa.ModTime().Equal(fb.ModTime()) {
+			t.Errorf("%s: directory mtime %v, want %v", rel, fb.ModTime(), fa.ModTime())
 		}
 		switch {
 		case fa.Mode().IsRegular():
@@ -311,5 +328,34 @@ func TestMeterLine(t *testing.T) {
 	m.done.Store(10 << 20)
 	if got, want := m.line(2*time.Second), "/var/log/syslog  10.0 MiB / 40.0 MiB (25%)  5.0 MiB/s  ETA 6s"; got != want {
 		t.Errorf("line = %q, want %q", got, want)
+	}
+}
+
+// The far side's count: whole 512-byte blocks are counted exactly, anything else (a cut
+// stream) is -1, never a plausible size.
+func TestFarSideCount(t *testing.T) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatalf("this test runs the scripts with busybox, as the session image does: %v", err)
+	}
+	for _, n := range []int{0, 512, 10 * 512, 3<<20 + 512, 1000, 3<<20 + 1} {
+		script := hashPrelude + `head -c ` + strconv.Itoa(n) + ` /dev/zero | tee "$t/sum" "$t/size" >/dev/null
+` + strings.Replace(hashReport, "FD", "1", 1)
+		out, err := exec.Command(bb, "sh", "-c", script).Output()
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		w := &TrailerWriter{}
+		w.Write(out)
+		tr := w.Trailer()
+		d := NewDigest()
+		d.Write(make([]byte, n))
+		if n%512 == 0 {
+			if err := d.Verify(tr); err != nil {
+				t.Errorf("%d bytes: %v (trailer %q)", n, err, out)
+			}
+		} else if tr == nil || tr.Size != -1 || d.Verify(tr) == nil || !strings.Contains(d.Verify(tr).Error(), "cut short") {
+			t.Errorf("%d bytes, not whole blocks: trailer %q, Verify %v; want size -1 and a cut-short error", n, out, d.Verify(tr))
+		}
 	}
 }

@@ -27,7 +27,8 @@ func (d *Digest) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Trailer is what the far side counted: the stream's size and sha256 (hex).
+// Trailer is what the far side counted: the stream's size (-1: not whole tar blocks) and
+// sha256 (hex).
 type Trailer struct {
 	Size   int64
 	SHA256 string
@@ -40,6 +41,8 @@ func (d *Digest) Verify(t *Trailer) error {
 	switch {
 	case t == nil:
 		return fmt.Errorf("the stream ended without the node's checksum after %d bytes: the transfer was cut short", d.n)
+	case t.Size < 0:
+		return fmt.Errorf("the node's side of the stream ended inside a tar block (%d bytes on this side): the transfer was cut short", d.n)
 	case t.Size != d.n:
 		return fmt.Errorf("the node sent %d bytes but %d arrived: the transfer was cut short", t.Size, d.n)
 	case t.SHA256 != sum:
