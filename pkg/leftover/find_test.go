@@ -128,3 +128,24 @@ func TestRemoveLeavesAPodThatChanged(t *testing.T) {
 		t.Errorf("Remove of a pod already gone = %v, want nil", err)
 	}
 }
+
+// The agent's pods carry our label but are no session's: a search leaves them out, so list
+// shows and gc judges only sessions' pods. A pod merely labelled as the agent is still found.
+func TestFindLeavesTheAgentsPodsOut(t *testing.T) {
+	isController := true
+	agentPod := named(podspec.DedicatedNamespace, "agent", ours(0, func(p *corev1.Pod) {
+		p.Labels[podspec.LabelComponent] = podspec.ComponentAgent
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: podspec.AgentName, Controller: &isController}}
+	}))
+	dressedUp := named(podspec.DedicatedNamespace, "dressed-up", ours(0, func(p *corev1.Pod) {
+		p.Labels[podspec.LabelComponent] = podspec.ComponentAgent
+	}))
+	session := named(podspec.DedicatedNamespace, "node-shell-1", ours(0))
+	found, err := FindIn(context.Background(), fake.NewClientset(agentPod, dressedUp, session), podspec.DedicatedNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"node-shell/dressed-up", "node-shell/node-shell-1"}, names(found.Pods)); diff != "" {
+		t.Errorf("found (-want +got):\n%s", diff)
+	}
+}
