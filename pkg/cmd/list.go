@@ -36,7 +36,10 @@ var (
 		%[1]s list
 
 		# Only in one namespace, as YAML
-		%[1]s list -n kube-system -o yaml`)
+		%[1]s list -n kube-system -o yaml
+
+		# With each session's mode and the pod it entered (pod/NAME targets)
+		%[1]s list -o wide`)
 )
 
 // commandColumnWidth keeps long commands from pushing the STATE column off the screen.
@@ -62,7 +65,7 @@ func NewListOptions(streams genericiooptions.IOStreams) *ListOptions {
 func NewCmdList(streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewListOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "list [-n NAMESPACE] [-o json|yaml]",
+		Use:                   "list [-n NAMESPACE] [-o wide|json|yaml]",
 		DisableFlagsInUseLine: true,
 		Short:                 "List node-shell pods, their users and whether their sessions are alive",
 		Long:                  listLong,
@@ -86,8 +89,8 @@ func NewCmdList(streams genericiooptions.IOStreams) *cobra.Command {
 
 // AddFlags puts --output and the kubeconfig flags on cmd.
 func (o *ListOptions) AddFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "One of 'json' or 'yaml' (default: a table)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "One of 'wide' (the table with each session's mode and target pod), 'json' or 'yaml' (default: a table)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	o.PrintFlags.AddFlags(cmd)
 	o.scope.configFlags.AddFlags(cmd.Flags())
 }
@@ -103,10 +106,10 @@ func (o *ListOptions) Complete(cmd *cobra.Command) error {
 // Validate checks --output.
 func (o *ListOptions) Validate() error {
 	switch o.Output {
-	case "", "json", "yaml":
+	case "", "wide", "json", "yaml":
 		return nil
 	}
-	return fmt.Errorf("--output must be 'json' or 'yaml', not %q", o.Output)
+	return fmt.Errorf("--output must be 'wide', 'json' or 'yaml', not %q", o.Output)
 }
 
 // Run prints the node-shell pods in scope.
@@ -115,7 +118,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Output != "" {
+	if o.Output != "" && o.Output != "wide" {
 		return o.printObject(podList(found.Pods))
 	}
 	agentRows := o.scope.agentSessions(ctx, o.ErrOut)
@@ -125,7 +128,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	}
 	table := listTable(found.Pods, o.Now())
 	addAgentRows(table, agentRows)
-	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(table, o.Out)
+	return printers.NewTablePrinter(printers.PrintOptions{Wide: o.Output == "wide"}).PrintObj(table, o.Out)
 }
 
 // printObject prints obj as -o asks, through kubectl's JSON printer, then escapes what the
@@ -175,6 +178,8 @@ func listTable(pods []corev1.Pod, now time.Time) *metav1.Table {
 		{Name: "Age", Type: "string"},
 		{Name: "Command", Type: "string"},
 		{Name: "State", Type: "string"},
+		{Name: "Mode", Type: "string", Priority: 1},
+		{Name: "Target", Type: "string", Priority: 1},
 	}}
 	ageNow := now
 	if ageNow.IsZero() { // the apiserver's time is unknown: ages by the local clock, states by neither
@@ -189,6 +194,8 @@ func listTable(pods []corev1.Pod, now time.Time) *metav1.Table {
 			duration.HumanDuration(ageNow.Sub(p.CreationTimestamp.Time)),
 			commandOf(p),
 			string(leftover.Judge(p, now).State),
+			orDefault(termsafe.String(p.Annotations[podspec.AnnotationMode]), "<unknown>"),
+			targetOf(p),
 		}})
 	}
 	return t
@@ -208,6 +215,15 @@ func commandOf(p *corev1.Pod) string {
 		c = string(r[:commandColumnWidth-1]) + "…"
 	}
 	return c
+}
+
+// targetOf is the pod a session entered (NAMESPACE/POD/CONTAINER), escaped, or <node> for a
+// session on the node itself.
+func targetOf(p *corev1.Pod) string {
+	if t, ok := p.Annotations[podspec.AnnotationTargetPod]; ok {
+		return termsafe.String(t)
+	}
+	return "<node>"
 }
 
 func orDefault(s, def string) string {

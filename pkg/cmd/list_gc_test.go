@@ -123,9 +123,9 @@ func TestListJSONAndYAML(t *testing.T) {
 		})
 	}
 	o := NewListOptions(genericiooptions.NewTestIOStreamsDiscard())
-	o.Output = "wide"
-	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--output must be 'json' or 'yaml'") {
-		t.Errorf("Validate(-o wide) = %v", err)
+	o.Output = "name"
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--output must be 'wide', 'json' or 'yaml'") {
+		t.Errorf("Validate(-o name) = %v", err)
 	}
 }
 

@@ -37,9 +37,10 @@ func (o *NodeShellOptions) chooseNamespace(ctx context.Context, r *reporter) err
 	return nil
 }
 
-// namespaceFlagSet reports whether -n/--namespace was given (non-empty).
+// namespaceFlagSet reports whether -n/--namespace was given (non-empty) for the session pod;
+// with a pod target it names the target's namespace instead (see completePodTarget).
 func (o *NodeShellOptions) namespaceFlagSet() bool {
-	return o.configFlags.Namespace != nil && *o.configFlags.Namespace != ""
+	return o.TargetPod == "" && o.configFlags.Namespace != nil && *o.configFlags.Namespace != ""
 }
 
 // dedicatedNamespaceExists looks the dedicated namespace up. Not there, or not visible to

@@ -58,9 +58,15 @@ type NodeShellOptions struct {
 	Quiet             bool
 	Verbosity         int
 	RecordCommand     bool
+	policyOptions
 	// Agent is --agent (agent_session.go): auto when empty.
 	Agent string
-	policyOptions
+
+	// TargetPod is the pod of a pod/NAME target, whose Container's namespaces the command
+	// runs in (see podtarget.go); "" for a node target.
+	TargetPod        string
+	Container        string
+	TargetNamespaces []string
 
 	// Derived in Complete.
 	ttyChanged   bool
@@ -68,8 +74,14 @@ type NodeShellOptions struct {
 	fleet        bool
 	entry        podspec.Entry
 	namespace    string
-	restConfig   *rest.Config
-	client       kubernetes.Interface
+	// targetNamespace is the pod target's namespace (-n); namespace is the session pod's.
+	targetNamespace         string
+	modeChanged             bool
+	targetNamespacesChanged bool
+	// node is the target node as preflight read it (its status.nodeInfo picks the entry).
+	node       *corev1.Node
+	restConfig *rest.Config
+	client     kubernetes.Interface
 	// serverClock reads the apiserver's time off every response (leftovers are judged by it).
 	serverClock *serverclock.Clock
 	// agentPod is the node's ready agent the session runs on; nil: a pod of its own.
@@ -122,8 +134,9 @@ func (o *NodeShellOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.Parallel, "parallel", o.Parallel, "How many nodes of a fleet run at once")
 	f.StringVar(&o.OutputDir, "output-dir", o.OutputDir, "Write each node's output to DIR/NODE/stdout, stderr and exit-status instead of prefixed lines")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "json: print the fleet's results (each node's status, cause and output) as JSON on stdout")
-	o.addPolicyFlags(f)
+	o.addPodTargetFlags(cmd)
 	o.addAgentFlag(f)
+	o.addPolicyFlags(f)
 	o.configFlags.AddFlags(f)
 }
 
@@ -178,6 +191,9 @@ func (o *NodeShellOptions) Complete(cmd *cobra.Command, args []string) error {
 	o.restConfig.WarningHandler = &apiWarnings{}
 	o.serverClock = serverclock.New(nil)
 	o.restConfig.Wrap(o.serverClock.Wrap)
+	if err := o.completePodTarget(cmd); err != nil {
+		return err
+	}
 	if o.fleet {
 		sizeForFleet(o.restConfig, o.Parallel)
 	}
@@ -209,6 +225,9 @@ func (o *NodeShellOptions) Validate() error {
 	}
 	o.entry = entry
 	if err := o.validateAgent(); err != nil {
+		return err
+	}
+	if err := o.validatePodTarget(); err != nil {
 		return err
 	}
 	if _, err := name.ParseReference(o.Image); err != nil {
@@ -260,14 +279,23 @@ func (o *NodeShellOptions) Run(ctx context.Context) error {
 	defer endSession(nil)
 	reporter := newReporter(o.ErrOut, o.Quiet, o.Verbosity, endSession)
 	defer reporter.Done()
-	if onAgent, err := o.runOnAgent(ctx, reporter, terminal); onAgent {
-		return err
+	// A pod target's node is known only after its preflight: it gets a pod of its own.
+	if o.TargetPod == "" {
+		if onAgent, err := o.runOnAgent(ctx, reporter, terminal); onAgent {
+			return err
+		}
 	}
 	if err := o.chooseNamespace(ctx, reporter); err != nil {
 		return reporter.Explain(err)
 	}
-	if err := o.preflight(ctx, reporter); err != nil {
+	if o.TargetPod != "" {
+		if err := o.preflightPod(ctx, reporter); err != nil {
+			return reporter.Explain(err)
+		}
+	} else if err := o.preflight(ctx, reporter); err != nil {
 		return reporter.Explain(err)
+	} else {
+		o.chooseNodeEntry(reporter)
 	}
 	s := o.session(reporter)
 	s.SweepLeftovers = true

@@ -115,7 +115,7 @@ func TestCompleteAndValidate(t *testing.T) {
 			name: "command, namespace flag, nsenter shorthand",
 			args: []string{"-n", "kube-system", "--nsenter", "node-1", "--", "ls", "-l", "--color"},
 			want: NodeShellOptions{Node: "node-1", Command: []string{"ls", "-l", "--color"}, Mode: "nsenter", Nsenter: true,
-				entry: podspec.Nsenter{}, Image: podspec.DefaultImage, Stdin: true, namespace: "kube-system"},
+				entry: podspec.Nsenter{}, Image: podspec.DefaultImage, Stdin: true, namespace: "kube-system", modeChanged: true},
 		},
 		{
 			name: "image from the environment, explicit tty",
@@ -129,7 +129,7 @@ func TestCompleteAndValidate(t *testing.T) {
 			args: []string{"--image", "tools:2", "--mode", "container", "node-1"},
 			env:  map[string]string{ImageEnv: "mirror.example.com/busybox:1.37"},
 			want: NodeShellOptions{Node: "node-1", Mode: "container", entry: podspec.Container{}, Image: "tools:2",
-				Stdin: true, namespace: "ops"},
+				Stdin: true, namespace: "ops", modeChanged: true},
 		},
 		{
 			name: "several nodes are a fleet",

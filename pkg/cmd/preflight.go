@@ -45,6 +45,7 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 	if err != nil {
 		return err
 	}
+	o.node = node
 	if w := diagnose.NodeNotReady(node, time.Now()); w != "" {
 		r.Warning(w)
 	}
