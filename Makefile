@@ -48,7 +48,8 @@ unit:
 e2e:
 	$(GO) test -count=1 -p 1 -timeout 60m ./integration/...
 
-# Starts and stops its own 1-node cluster; needs the caches `make test` warms. ~10 min.
+# Starts and stops its own 1-node cluster; needs the caches `make test` warms. ~20 min (the
+# 100 streamed transfers under CPU load ~7 of them).
 # BENCH_ONLY=cp,port-forward,stress (or streams) runs only those cases, into the saved results.
 BENCH_ROUNDS ?= 7
 BENCH_ONLY ?=
