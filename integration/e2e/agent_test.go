@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/agent"
 )
 
@@ -198,35 +199,14 @@ func TestAgent(t *testing.T) {
 }
 
 // scheduleAgentPods binds the agent's pods to their nodes until the test ends: the local
-// cluster has no scheduler (session pods name their node), and the DaemonSet controller
-// leaves placing its pods to the scheduler, through a node affinity on the node's name.
+// cluster has no scheduler (session pods name their node).
 func (e *E2E) scheduleAgentPods() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
-	w, err := e.client.CoreV1().Pods(agent.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: agent.Selector})
-	if err != nil {
+	if err := localcluster.BindDaemonSetPods(ctx, e.client, agent.Namespace, agent.Selector); err != nil {
 		e.t.Fatalf("watch agent pods: %v", err)
 	}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Spec.Affinity == nil || p.Spec.Affinity.NodeAffinity == nil {
-				continue
-			}
-			req := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-			if req == nil || len(req.NodeSelectorTerms) == 0 || len(req.NodeSelectorTerms[0].MatchFields) == 0 ||
-				len(req.NodeSelectorTerms[0].MatchFields[0].Values) != 1 {
-				continue
-			}
-			node := req.NodeSelectorTerms[0].MatchFields[0].Values[0]
-			_ = e.client.CoreV1().Pods(agent.Namespace).Bind(ctx, &corev1.Binding{
-				ObjectMeta: metav1.ObjectMeta{Name: p.Name, UID: p.UID},
-				Target:     corev1.ObjectReference{Kind: "Node", Name: node},
-			}, metav1.CreateOptions{})
-		}
-	}()
 }
 
 // assertAgentFailure checks r failed with node-shell's 255, one line containing want.

@@ -281,7 +281,9 @@ func (e *E2E) applyExamplePolicy(file string, edit func(*admissionregistrationv1
 	if _, err := api.ValidatingAdmissionPolicies().Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
 		e.t.Fatalf("create policy %s: %v", policy.Name, err)
 	}
-	e.t.Cleanup(func() { _ = api.ValidatingAdmissionPolicies().Delete(context.Background(), policy.Name, metav1.DeleteOptions{}) })
+	e.t.Cleanup(func() {
+		_ = api.ValidatingAdmissionPolicies().Delete(context.Background(), policy.Name, metav1.DeleteOptions{})
+	})
 	if _, err := api.ValidatingAdmissionPolicyBindings().Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
 		e.t.Fatalf("create binding %s: %v", binding.Name, err)
 	}

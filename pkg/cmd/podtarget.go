@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/preflight"
@@ -128,26 +127,15 @@ func (o *NodeShellOptions) preflightPod(ctx context.Context, r *reporter) error 
 	}
 	ref := o.targetNamespace + "/" + o.TargetPod
 	r.Progress("checking access and pod " + ref)
-	type answer struct {
-		user     string
-		panicked error
-	}
-	whoAmI := make(chan answer, 1)
-	go func() {
-		var a answer
-		a.panicked = crash.Catch(func() { a.user = session.WhoAmI(ctx, o.client) })
-		whoAmI <- a
-	}()
+	whoAmI := o.askWhoAmI(ctx)
 	access := append(session.RequiredAccess(o.namespace, o.sessionActions()...),
 		authorizationv1.ResourceAttributes{Namespace: o.targetNamespace, Verb: "get", Resource: "pods"})
 	pod, node, err := preflight.RunPod(ctx, o.client, preflight.Target{
 		Namespace: o.namespace, Access: access, Server: o.restConfig.Host,
 	}, preflight.PodTarget{Namespace: o.targetNamespace, Name: o.TargetPod})
-	who := <-whoAmI
-	if who.panicked != nil {
-		return who.panicked
+	if werr := whoAmI(); werr != nil {
+		return werr
 	}
-	o.user = who.user
 	if err != nil {
 		return err
 	}

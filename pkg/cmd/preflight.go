@@ -19,29 +19,16 @@ func (o *NodeShellOptions) preflight(ctx context.Context, r *reporter) error {
 		w.to(r)
 	}
 	r.Progress("checking access and node " + o.Node)
-	// Who the user is goes on the pod at create; asked alongside the checks, it costs no
-	// round trip of its own. Its panic is caught there and answered, or the wait would hang.
-	type answer struct {
-		user     string
-		panicked error
-	}
-	whoAmI := make(chan answer, 1)
-	go func() {
-		var a answer
-		a.panicked = crash.Catch(func() { a.user = session.WhoAmI(ctx, o.client) })
-		whoAmI <- a
-	}()
+	whoAmI := o.askWhoAmI(ctx)
 	node, err := preflight.Run(ctx, o.client, preflight.Target{
 		Namespace: o.namespace,
 		Node:      o.Node,
 		Access:    o.requiredAccess(),
 		Server:    o.restConfig.Host,
 	})
-	who := <-whoAmI
-	if who.panicked != nil {
-		return who.panicked
+	if werr := whoAmI(); werr != nil {
+		return werr
 	}
-	o.user = who.user
 	if err != nil {
 		return err
 	}
@@ -58,4 +45,25 @@ func (o *NodeShellOptions) sessionActions() []session.Action {
 		return []session.Action{session.ExecRequest{}}
 	}
 	return o.actions
+}
+
+// askWhoAmI asks who the user is, for the pod's annotation at create, alongside the
+// preflight checks so that it costs no round trip of its own; the returned wait sets o.user.
+// Its panic is caught there and answered, or the wait would hang.
+func (o *NodeShellOptions) askWhoAmI(ctx context.Context) (wait func() error) {
+	type answer struct {
+		user     string
+		panicked error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.panicked = crash.Catch(func() { a.user = session.WhoAmI(ctx, o.client) })
+		answers <- a
+	}()
+	return func() error {
+		a := <-answers
+		o.user = a.user
+		return a.panicked
+	}
 }

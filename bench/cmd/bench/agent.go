@@ -11,10 +11,6 @@ import (
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/agent"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
@@ -74,7 +70,7 @@ func runAgentBench(ctx context.Context, o options) error {
 	}
 	bindCtx, stopBinding := context.WithCancel(ctx)
 	defer stopBinding()
-	go scheduleAgentPods(bindCtx, client)
+	_ = localcluster.BindDaemonSetPods(bindCtx, client, agent.Namespace, agent.Selector) // the local cluster has no scheduler
 	if err := run("agent", "install"); err != nil {
 		return err
 	}
@@ -166,30 +162,4 @@ func medianOf(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// scheduleAgentPods binds the agent's pods to their nodes: the local cluster has no
-// scheduler, and the DaemonSet controller leaves its pods to one (a node affinity on the
-// node's name).
-func scheduleAgentPods(ctx context.Context, client kubernetes.Interface) {
-	w, err := client.CoreV1().Pods(agent.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: agent.Selector})
-	if err != nil {
-		return
-	}
-	defer w.Stop()
-	for ev := range w.ResultChan() {
-		p, ok := ev.Object.(*corev1.Pod)
-		if !ok || p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Spec.Affinity == nil || p.Spec.Affinity.NodeAffinity == nil {
-			continue
-		}
-		req := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-		if req == nil || len(req.NodeSelectorTerms) == 0 || len(req.NodeSelectorTerms[0].MatchFields) == 0 ||
-			len(req.NodeSelectorTerms[0].MatchFields[0].Values) != 1 {
-			continue
-		}
-		_ = client.CoreV1().Pods(agent.Namespace).Bind(ctx, &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: p.Name, UID: p.UID},
-			Target:     corev1.ObjectReference{Kind: "Node", Name: req.NodeSelectorTerms[0].MatchFields[0].Values[0]},
-		}, metav1.CreateOptions{})
-	}
 }
