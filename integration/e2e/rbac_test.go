@@ -36,7 +36,9 @@ func TestRBACPreflight(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := e.Nodes()[1]
-	podRequests := func() int { return e.auditLines(user, `"resource":"pods"`) }
+	// Requests on pods where the session would run; looking for a node agent (a list in
+	// namespace node-shell) is a read elsewhere, and allowed before preflight.
+	podRequests := func() int { return e.auditLines(user, `"resource":"pods"`, `"namespace":"`+e.namespace+`"`) }
 
 	// No access at all.
 	r := e.NodeShell(node, "--", "true").WithKubeconfig(kubeconfig).Run()
