@@ -21,6 +21,14 @@ var fatalWaitingReasons = map[string]bool{
 	"CrashLoopBackOff":           true,
 }
 
+// kubeletCatchingUp is a config error that is the kubelet's own cache not yet synced
+// ("failed to sync configmap cache: timed out waiting for the condition"), seen on a busy
+// node before the real answer: it retries, so the container may still start.
+func kubeletCatchingUp(w *corev1.ContainerStateWaiting) bool {
+	return w.Reason == "CreateContainerConfigError" && strings.HasPrefix(w.Message, "failed to sync ") &&
+		strings.Contains(w.Message, " cache")
+}
+
 // PodProblem reports why pod will never run its container, or nil while it still may.
 func PodProblem(pod *corev1.Pod) *Problem {
 	if pod.DeletionTimestamp != nil {
@@ -31,7 +39,7 @@ func PodProblem(pod *corev1.Pod) *Problem {
 		return terminalPhase(pod) // the kubelet's verdict on the whole pod says most
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.State.Waiting != nil && fatalWaitingReasons[cs.State.Waiting.Reason] {
+		if w := cs.State.Waiting; w != nil && fatalWaitingReasons[w.Reason] && !kubeletCatchingUp(w) {
 			return waitingProblem(pod, cs)
 		}
 		if t := cs.State.Terminated; t != nil {
