@@ -89,18 +89,26 @@ type scriptRun struct {
 // does, with a fake nsenter and an empty PATH: the script needs nothing but sh's builtins.
 func runNsenterScript(t *testing.T, env []string, command ...string) scriptRun {
 	t.Helper()
+	return runEntryScript(t, "nsenter", Nsenter{}.Argv(command, ""), env, `printf '%s\n' "$@"`)
+}
+
+// runEntryScript runs an entry's argv under busybox sh (what names it in failures) with
+// PATH empty, env added and $NODE_SHELL_NSENTER a fake nsenter whose body is
+// fakeNsenter, and returns what happened.
+func runEntryScript(t *testing.T, what string, argv, env []string, fakeNsenter string) scriptRun {
+	t.Helper()
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Fatalf("busybox is not on PATH (%v): the nsenter script is tested under busybox sh, the session image's shell; install it (apt-get install busybox-static)", err)
+		t.Fatalf("busybox is not on PATH (%v): the %s script is tested under busybox sh, the session image's shell; install it (apt-get install busybox-static)", err, what)
 	}
 	bin := t.TempDir()
-	writeFile(t, filepath.Join(bin, "nsenter"), "#!"+busybox+" sh\nprintf '%s\\n' \"$@\"\n")
+	writeFile(t, filepath.Join(bin, "nsenter"), "#!"+busybox+" sh\n"+fakeNsenter+"\n")
 	if err := os.Chmod(filepath.Join(bin, "nsenter"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, busybox, Nsenter{}.Argv(command, "")...)
+	cmd := exec.CommandContext(ctx, busybox, argv...)
 	cmd.Env = append([]string{"PATH=" + t.TempDir(), "NODE_SHELL_NSENTER=" + filepath.Join(bin, "nsenter")}, env...)
 	cmd.WaitDelay = 2 * time.Second // the timeout ends Run even if a child holds the pipes open
 	var stdout, stderr bytes.Buffer
@@ -113,7 +121,7 @@ func runNsenterScript(t *testing.T, env []string, command ...string) scriptRun {
 	case errors.As(err, &exitErr) && exitErr.ExitCode() >= 0:
 		run.status = exitErr.ExitCode()
 	default:
-		t.Fatalf("running the nsenter script: %v; stderr %q", err, run.stderr)
+		t.Fatalf("running the %s script: %v; stderr %q", what, err, run.stderr)
 	}
 	if stdout.Len() > 0 {
 		run.nsenterArgs = strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")

@@ -1,15 +1,9 @@
 package podspec
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -35,10 +29,6 @@ func cgroupV1(path string) string {
 // arguments and the target environment, and returns what happened.
 func runPodScript(t *testing.T, p PodTarget, selfCgroup string, procs map[string]string, command ...string) scriptRun {
 	t.Helper()
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Fatalf("busybox is not on PATH (%v): the pod script is tested under busybox sh, the session image's shell; install it (apt-get install busybox-static)", err)
-	}
 	proc := filepath.Join(t.TempDir(), "proc")
 	mustMkdir(t, filepath.Join(proc, "self"))
 	writeFile(t, filepath.Join(proc, "self", "cgroup"), selfCgroup)
@@ -46,32 +36,8 @@ func runPodScript(t *testing.T, p PodTarget, selfCgroup string, procs map[string
 		mustMkdir(t, filepath.Join(proc, pid))
 		writeFile(t, filepath.Join(proc, pid, "cgroup"), cg)
 	}
-	bin := t.TempDir()
-	writeFile(t, filepath.Join(bin, "nsenter"), "#!"+busybox+" sh\nprintf '%s\\n' \"$@\" \"pid=$"+EnvTargetPID+"\" \"root=$"+EnvTargetRoot+"\"\n")
-	if err := os.Chmod(filepath.Join(bin, "nsenter"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, busybox, p.Argv(command, "")...)
-	cmd.Env = []string{"PATH=" + t.TempDir(), "NODE_SHELL_PROC=" + proc, "NODE_SHELL_NSENTER=" + filepath.Join(bin, "nsenter")}
-	cmd.WaitDelay = 2 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	run := scriptRun{stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr) && exitErr.ExitCode() >= 0:
-		run.status = exitErr.ExitCode()
-	default:
-		t.Fatalf("running the pod script: %v; stderr %q", err, run.stderr)
-	}
-	if stdout.Len() > 0 {
-		run.nsenterArgs = strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-	}
-	return run
+	return runEntryScript(t, "pod", p.Argv(command, ""), []string{"NODE_SHELL_PROC=" + proc},
+		`printf '%s\n' "$@" "pid=$`+EnvTargetPID+`" "root=$`+EnvTargetRoot+`"`)
 }
 
 // The script enters the process whose cgroup is exactly the target container's under this
