@@ -6,28 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
-// Record is what an agent session writes about itself on the node, as `list` shows it.
-// The client writes it, so it says what the client claims (see docs/security.md); the
-// ages beside it in a Session are the node's own measurements.
-type Record struct {
-	User       string `json:"user,omitempty"`
-	Command    string `json:"command"`
-	Mode       string `json:"mode,omitempty"`
-	ClientHost string `json:"clientHost,omitempty"`
-	Version    string `json:"version,omitempty"`
-	// StartedAt is the client's clock, RFC 3339.
-	StartedAt string `json:"startedAt,omitempty"`
-	// HeartbeatTimeout is the timeout the supervisor enforces, as a Go duration.
-	HeartbeatTimeout string `json:"heartbeatTimeout,omitempty"`
-}
-
-// Encode is the record as the one line the supervisor stores (JSON has no raw newlines).
-func (r Record) Encode() string {
-	b, _ := json.Marshal(r) // a struct of strings always marshals
-	return string(b)
-}
+// Record is what an agent session writes about itself, on the node, as `list` shows it and
+// as the node's session log (pkg/sessionlog) keeps it: the client's claims.
+type Record = sessionlog.Record
 
 // Session is one agent session as the node reports it (listScript).
 type Session struct {

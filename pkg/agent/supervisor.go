@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"strconv"
 	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
 // SessionsDir is where each agent session keeps its state on the agent's container: a
@@ -25,9 +25,9 @@ const (
 
 // stateLib is shared by the scripts: the sessions directory and a /proc/PID/stat reader
 // that is not fooled by a process name with spaces or parentheses (the name is the only
-// field that can hold them, and it ends at the last ")"). NODE_SHELL_SESSIONS stands in for
-// SessionsDir in unit tests only.
-const stateLib = `base=${NODE_SHELL_SESSIONS:-` + SessionsDir + `}
+// field that can hold them, and it ends at the last ")"), and the node's session log
+// (sessionlog.Lib). NODE_SHELL_SESSIONS stands in for SessionsDir in unit tests only.
+var stateLib = sessionlog.Lib + `base=${NODE_SHELL_SESSIONS:-` + SessionsDir + `}
 stat_of() {
   state= sid= l=
   { read -r l <"/proc/$1/stat"; } 2>/dev/null || return 1
@@ -46,8 +46,12 @@ uptime() { read -r now _ </proc/uptime; now=${now%.*}; }
 // timeout, by the node's monotonic clock, or the lifetime is over. When the command exits,
 // whatever it left running ends with it, as a session pod's delete would end it. It refuses
 // to run anything (status 255) when it cannot promise that end: not a session leader, or
-// the ID is taken.
-const supervisorScript = stateLib + `id=$1 t=$2 max=$3 rec=$4
+// the ID is taken. The node's session log gets the session's start, and its end: the
+// command's status, or why the watcher (or gc) ended it. The signals that end a command
+// (Ctrl-C, the terminal's hangup) have a handler here, so the supervisor outlives them to
+// record the status and end what is left; the command, where handlers are reset, sees them
+// as usual.
+var supervisorScript = stateLib + `id=$1 t=$2 max=$3 rec=$4
 shift 4
 S=$$
 stat_of $S
@@ -66,6 +70,7 @@ printf '%s\n' "$rec" >"$d/record"
 echo "$S" >"$d/pid"
 echo "$start" >"$d/started"
 echo "$start" >"$d/seen"
+log_open "$id" "$rec"
 end_session() {
   read -r l </proc/self/stat; me=${l%% *}
   rm -rf "$d"
@@ -95,24 +100,27 @@ watch() {
     [ -z "$why" ] || break
     sleep 1
   done
+  log_end "\"endedBy\":\"$why\""
   end_session
 }
 (watch) </dev/null >/dev/null 2>&1 &
+trap : INT QUIT HUP TERM
 "$@"
 rc=$?
+log_end "\"exitStatus\":$rc"
 end_session
 exit $rc`
 
 // heartbeatScript refreshes session "$1"'s heartbeat with the value "$2"; it exits
 // exitNoSession when the session is not there (any more).
-const heartbeatScript = stateLib + `d=$base/$1
+var heartbeatScript = stateLib + `d=$base/$1
 [ -d "$d" ] || exit 3
 echo "$2" >"$d/beat"`
 
 // listScript prints one line per agent session: its ID, the seconds since its heartbeat
 // last changed and since it started (both by the node's monotonic clock), whether its
 // supervisor still leads its session (1) or not (0), and its record.
-const listScript = stateLib + `uptime
+var listScript = stateLib + `uptime
 for d in "$base"/*; do
   [ -d "$d" ] || continue
   id=${d##*/} seen= started= pid= rec= alive=0
@@ -122,10 +130,13 @@ for d in "$base"/*; do
 done`
 
 // endScript ends session "$1" as its watcher would (every process of its kernel session),
-// for gc when the watcher itself is gone; it exits exitNoSession when there is no such session.
-const endScript = stateLib + `d=$base/$1
+// for gc when the watcher itself is gone, or for the client whose exec ended without the
+// command's status, and records "$2", who ended it and why; it exits exitNoSession when there
+// is no such session.
+var endScript = stateLib + `d=$base/$1
 [ -d "$d" ] || exit 3
 pid=; { read -r pid <"$d/pid"; } 2>/dev/null
+[ -f "$logdir/$1.json" ] && log_f=$logdir/$1.json && log_end "\"endedBy\":\"$2\""
 if [ -n "$pid" ]; then
   pass=0 found=1
   while [ "$found" = 1 ] && [ "$pass" -lt 20 ]; do
@@ -140,12 +151,9 @@ fi
 echo "ended by gc" >"$d/ended"
 rm -rf "$d"`
 
-// NewSessionID is a fresh random session ID: 128 bits, so no two sessions share one.
-func NewSessionID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b)
-}
+// NewSessionID is a fresh random session ID (sessionlog.NewID): the node's log and the
+// agent's state share it.
+func NewSessionID() string { return sessionlog.NewID() }
 
 // SupervisedArgv is what an agent session execs: argv (the entry's: chroot, nsenter or
 // the container's own) under the supervisor, with the heartbeat timeout, the maximum
@@ -166,9 +174,16 @@ func ListArgv() []string {
 	return []string{"/bin/sh", "-c", listScript, "node-shell-agent-list"}
 }
 
-// EndArgv ends session id and removes its state.
-func EndArgv(id string) []string {
-	return []string{"/bin/sh", "-c", endScript, "node-shell-agent-end", id}
+// Why an agent session was ended by EndArgv, as the node's session log records it.
+const (
+	EndedByGC     = "gc: its client was gone"
+	EndedByClient = "the client: its exec ended without the command's status (a signal, a cut stream)"
+)
+
+// EndArgv ends session id and removes its state; why (EndedByGC, EndedByClient) goes in the
+// node's session log.
+func EndArgv(id, why string) []string {
+	return []string{"/bin/sh", "-c", endScript, "node-shell-agent-end", id, why}
 }
 
 // IsNoSession reports whether an exit status of a heartbeat or end says the session is gone.

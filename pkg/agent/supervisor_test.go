@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
 // busyboxEnv runs the agent's scripts under busybox sh, as the agent image does, with
@@ -20,6 +22,7 @@ type busyboxEnv struct {
 	busybox  string
 	path     string
 	sessions string
+	log      string
 }
 
 func newBusybox(t *testing.T) busyboxEnv {
@@ -29,12 +32,12 @@ func newBusybox(t *testing.T) busyboxEnv {
 		t.Fatalf("busybox is not on PATH (%v): the agent's scripts are tested under busybox sh, the agent image's shell; install it (apt-get install busybox-static)", err)
 	}
 	bin := t.TempDir()
-	for _, applet := range []string{"sh", "sleep", "mkdir", "rm", "cat", "true", "false"} {
+	for _, applet := range []string{"sh", "sleep", "mkdir", "rm", "cat", "true", "false", "date", "find", "wc"} {
 		if err := os.Symlink(busybox, filepath.Join(bin, applet)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return busyboxEnv{busybox: busybox, path: bin, sessions: filepath.Join(t.TempDir(), "sessions")}
+	return busyboxEnv{busybox: busybox, path: bin, sessions: filepath.Join(t.TempDir(), "sessions"), log: filepath.Join(t.TempDir(), "log")}
 }
 
 // command is argv (an agent argv, starting /bin/sh -c) as a process of its own session,
@@ -42,7 +45,7 @@ func newBusybox(t *testing.T) busyboxEnv {
 func (b busyboxEnv) command(ctx context.Context, argv []string, newSession bool) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, b.busybox, argv[1:]...)
 	cmd.Args[0] = "sh"
-	cmd.Env = []string{"PATH=" + b.path, "NODE_SHELL_SESSIONS=" + b.sessions}
+	cmd.Env = []string{"PATH=" + b.path, "NODE_SHELL_SESSIONS=" + b.sessions, "NODE_SHELL_LOG=" + b.log}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: newSession}
 	cmd.WaitDelay = 2 * time.Second
 	return cmd
@@ -222,7 +225,7 @@ func TestEndScriptEndsASessionWithoutItsWatcher(t *testing.T) {
 		_, err := os.Stat(filepath.Join(b.sessions, id, "pid"))
 		return err == nil
 	})
-	if _, errText, st := b.run(t, EndArgv(id), ""); st != 0 {
+	if _, errText, st := b.run(t, EndArgv(id, EndedByGC), ""); st != 0 {
 		t.Fatalf("end: status %d, stderr %q", st, errText)
 	}
 	done := make(chan struct{})
@@ -232,7 +235,7 @@ func TestEndScriptEndsASessionWithoutItsWatcher(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the session still runs after end")
 	}
-	if _, _, st := b.run(t, EndArgv(id), ""); !IsNoSession(st) {
+	if _, _, st := b.run(t, EndArgv(id, EndedByGC), ""); !IsNoSession(st) {
 		t.Errorf("end of an ended session: status %d, want %d", st, exitNoSession)
 	}
 }
@@ -250,5 +253,59 @@ func TestParseSessions(t *testing.T) {
 	}
 	if _, err := ParseSessions("only\ttwo\n"); err == nil {
 		t.Error("a line of another format must be an error")
+	}
+}
+
+// logOf is the node's session log as sessionlog's own list reads it.
+func (b busyboxEnv) logOf(t *testing.T) []sessionlog.Entry {
+	t.Helper()
+	out, errText, st := b.run(t, sessionlog.ListArgv(), "")
+	if st != 0 {
+		t.Fatalf("session log list: status %d, stderr %q", st, errText)
+	}
+	entries, err := sessionlog.ParseList(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// The supervisor writes the node's record of the session: the command's exit status, or
+// why the watcher or gc ended it, whatever the client does.
+func TestSupervisorRecordsEachEndOnTheNode(t *testing.T) {
+	b := newBusybox(t)
+	done := NewSessionID()
+	b.run(t, SupervisedArgv(done, 30*time.Second, 0, Record{ID: done, User: "alice", Command: "false", Agent: true}.Encode(), []string{"sh", "-c", "exit 4"}), "")
+	expired := NewSessionID()
+	b.run(t, SupervisedArgv(expired, 1*time.Second, 0, Record{ID: expired, Command: "sleep"}.Encode(), []string{"sleep", "300"}), "")
+
+	ended := NewSessionID()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := b.command(ctx, SupervisedArgv(ended, 60*time.Second, 0, Record{ID: ended, Command: "sleep"}.Encode(), []string{"sleep", "300"}), true)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the session started", func() bool {
+		_, err := os.Stat(filepath.Join(b.sessions, ended, "pid"))
+		return err == nil
+	})
+	if _, errText, st := b.run(t, EndArgv(ended, EndedByGC), ""); st != 0 {
+		t.Fatalf("end: status %d, stderr %q", st, errText)
+	}
+	_ = cmd.Wait()
+
+	byID := map[string]sessionlog.Entry{}
+	for _, e := range b.logOf(t) {
+		byID[e.ID] = e
+	}
+	if e := byID[done]; e.ExitStatus == nil || *e.ExitStatus != 4 || e.Record.User != "alice" || !e.Record.Agent || e.End.IsZero() {
+		t.Errorf("the finished session's record %+v: want alice's, exit status 4", e)
+	}
+	if e := byID[expired]; e.ExitStatus != nil || !strings.Contains(e.EndedBy, "no heartbeat") {
+		t.Errorf("the expired session's record %+v: want ended by the watcher, no heartbeat", e)
+	}
+	if e := byID[ended]; e.ExitStatus != nil || !strings.HasPrefix(e.EndedBy, "gc") {
+		t.Errorf("the session gc ended: record %+v; want ended by gc", e)
 	}
 }

@@ -148,7 +148,7 @@ func (o *GCOptions) endStaleAgentSessions(ctx context.Context) (ended int, faile
 			ended++
 			continue
 		}
-		_, err := o.scope.agentExec(ctx, r.pod, agent.EndArgv(r.session.ID))
+		_, err := o.scope.agentExec(ctx, r.pod, agent.EndArgv(r.session.ID, agent.EndedByGC))
 		if ee, ok := err.(*agentExitError); ok && agent.IsNoSession(ee.code) {
 			continue // it ended meanwhile
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
 
@@ -66,30 +67,18 @@ type agentSession struct {
 	restarts int32
 }
 
-// begin wraps argv, the entry's, in a new supervised agent session and starts its
-// heartbeat, which end stops.
-func (a *agentSession) begin(ctx context.Context, argv []string) (supervised []string, hb *agentHeartbeat) {
+// begin wraps argv, the entry's, in a new supervised agent session with rec's ID and
+// starts its heartbeat, which end stops.
+func (a *agentSession) begin(ctx context.Context, rec sessionlog.Record, argv []string) (supervised []string, hb *agentHeartbeat) {
 	s := a.h.s
-	id := agent.NewSessionID()
-	start := s.Clock.Now()
-	audit := s.auditAnnotations(start)
-	rec := agent.Record{
-		User:             audit[podspec.AnnotationUser],
-		Command:          audit[podspec.AnnotationCommand],
-		Mode:             string(s.spec.Entry.Mode()),
-		ClientHost:       audit[podspec.AnnotationClientHost],
-		Version:          audit[podspec.AnnotationVersion],
-		StartedAt:        audit[podspec.AnnotationStartedAt],
-		HeartbeatTimeout: s.spec.HeartbeatTimeout.String(),
-	}
-	hb = &agentHeartbeat{s: s, pod: a.h.pod, id: id, interval: RenewInterval(s.spec.HeartbeatTimeout), done: make(chan struct{})}
+	hb = &agentHeartbeat{s: s, pod: a.h.pod, id: rec.ID, interval: RenewInterval(s.spec.HeartbeatTimeout), done: make(chan struct{})}
 	hbCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	hb.cancel = cancel
 	crash.Go(func() {
 		defer close(hb.done)
 		hb.run(hbCtx)
 	}, s.crashed)
-	return agent.SupervisedArgv(id, s.spec.HeartbeatTimeout, s.spec.MaxLifetime, rec.Encode(), argv), hb
+	return agent.SupervisedArgv(rec.ID, s.spec.HeartbeatTimeout, s.spec.MaxLifetime, rec.Encode(), argv), hb
 }
 
 // judge explains an exec on the agent that did not end with a status of the command's own
@@ -254,7 +243,7 @@ func (hb *agentHeartbeat) finish(execErr error) {
 		Namespace: hb.pod.Namespace,
 		Pod:       hb.pod.Name,
 		Container: podspec.ContainerName,
-		Command:   agent.EndArgv(hb.id),
+		Command:   agent.EndArgv(hb.id, agent.EndedByClient),
 		Stdout:    io.Discard,
 		Stderr:    io.Discard,
 	})

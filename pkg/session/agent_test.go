@@ -39,12 +39,12 @@ func newBusyboxExecutor(t *testing.T) *busyboxExecutor {
 		t.Fatalf("busybox is not on PATH (%v): agent sessions are tested under busybox sh; install it (apt-get install busybox-static)", err)
 	}
 	bin := t.TempDir()
-	for _, applet := range []string{"sh", "sleep", "mkdir", "rm"} {
+	for _, applet := range []string{"sh", "sleep", "mkdir", "rm", "date", "find", "wc", "cat"} {
 		if err := os.Symlink(busybox, filepath.Join(bin, applet)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return &busyboxExecutor{t: t, busybox: busybox, env: []string{"PATH=" + bin, "NODE_SHELL_SESSIONS=" + filepath.Join(t.TempDir(), "sessions")}}
+	return &busyboxExecutor{t: t, busybox: busybox, env: []string{"PATH=" + bin, "NODE_SHELL_SESSIONS=" + filepath.Join(t.TempDir(), "sessions"), "NODE_SHELL_LOG=" + filepath.Join(t.TempDir(), "log")}}
 }
 
 func (b *busyboxExecutor) Exec(ctx context.Context, req stream.Request) error {

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
 // Origin is where a session comes from, written on its pod so that an admin can see who
@@ -81,4 +82,29 @@ func quoteCommand(argv []string, max int) string {
 		s = s[:cut] + "…"
 	}
 	return s
+}
+
+// record is what the node's session log and the session's Events say of session id,
+// started at start: the pod annotations' audit trail, with the node, the reason and how it runs.
+func (s *Session) record(id string, start time.Time, tty, onAgent bool) sessionlog.Record {
+	audit := s.auditAnnotations(start)
+	rec := sessionlog.Record{
+		ID:         id,
+		Node:       s.spec.Node,
+		User:       audit[podspec.AnnotationUser],
+		Command:    audit[podspec.AnnotationCommand],
+		Mode:       string(s.spec.Entry.Mode()),
+		ClientHost: audit[podspec.AnnotationClientHost],
+		Version:    audit[podspec.AnnotationVersion],
+		StartedAt:  audit[podspec.AnnotationStartedAt],
+		Agent:      onAgent,
+		TTY:        tty,
+	}
+	if s.spec.Reason != "" {
+		rec.Reason = podspec.ReasonAnnotation(s.spec.Reason)
+	}
+	if onAgent {
+		rec.HeartbeatTimeout = s.spec.HeartbeatTimeout.String()
+	}
+	return rec
 }

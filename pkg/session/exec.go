@@ -2,12 +2,14 @@ package session
 
 import (
 	"context"
+	"fmt"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
 
@@ -42,10 +44,24 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 		t = &stream.Terminal{}
 	}
 	var err error
-	argv := s.spec.Entry.Argv(req.Command, termFor(t.TTY, req.Term))
+	term := termFor(t.TTY, req.Term)
+	argv := s.spec.Entry.Argv(req.Command, term)
+	start := s.Clock.Now()
+	rec := s.record(sessionlog.NewID(), start, t.TTY, h.agent != nil)
 	var agentBeat *agentHeartbeat
-	if h.agent != nil {
-		argv, agentBeat = h.agent.begin(ctx, argv)
+	switch {
+	case h.agent != nil:
+		argv, agentBeat = h.agent.begin(ctx, rec, argv)
+	case s.spec.Entry.Mode() != podspec.ModeWindows: // the wrapper is busybox sh
+		argv = sessionlog.WrappedArgv(rec.ID, rec, argv)
+	}
+	events := s.eventsStarted(h.pod, rec, start)
+	out, resizes := t.Out, func(q remotecommand.TerminalSizeQueue) remotecommand.TerminalSizeQueue { return q }
+	var recorder *ttyRecorder
+	if t.TTY && s.RecordTTY {
+		if recorder = s.startRecording(ctx, h.pod, rec, t, term); recorder != nil {
+			out, resizes = recorder.output(t.Out), recorder.sizes
+		}
 	}
 	runErr := t.Run(func(resize remotecommand.TerminalSizeQueue) error {
 		err = s.Executor.Exec(ctx, stream.Request{
@@ -54,16 +70,22 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 			Container: podspec.ContainerName,
 			Command:   argv,
 			Stdin:     t.In,
-			Stdout:    t.Out,
+			Stdout:    out,
 			Stderr:    t.ErrOut,
 			TTY:       t.TTY,
-			Resize:    resize,
+			Resize:    resizes(resize),
 		})
 		return nil
 	})
 	if agentBeat != nil {
 		agentBeat.finish(err)
 	}
+	if recorder != nil {
+		if rerr := recorder.finish(); rerr != nil {
+			s.Reporter.Warning(fmt.Sprintf("the session's recording on node %s is incomplete: %v", s.spec.Node, rerr))
+		}
+	}
+	h.endEvents(events, start, endedHow(err, runErr, ctx))
 	if runErr != nil {
 		return 0, runErr
 	}
@@ -96,4 +118,20 @@ func termFor(tty bool, term string) string {
 		return "xterm"
 	}
 	return term
+}
+
+// endedHow says how a session's exec ended, for its end Event.
+func endedHow(execErr, runErr error, ctx context.Context) string {
+	if code, ok := stream.ExitCode(execErr); ok {
+		return fmt.Sprintf("exit status %d", code)
+	}
+	switch {
+	case runErr != nil:
+		return "the terminal failed: " + runErr.Error()
+	case context.Cause(ctx) != nil:
+		return "interrupted: " + context.Cause(ctx).Error()
+	case execErr != nil:
+		return "the stream failed: " + execErr.Error()
+	}
+	return "exit status 0"
 }

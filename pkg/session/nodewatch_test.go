@@ -245,7 +245,8 @@ func TestHealthySessionMakesNoHealthRequests(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	for _, a := range h.client.Actions() {
-		if r := a.GetResource().Resource; r == "leases" || r == "nodes" || r == "events" {
+		// Creating events is the session's own record (event.go), not a health request.
+		if r := a.GetResource().Resource; r == "leases" || r == "nodes" || r == "events" && a.GetVerb() != "create" {
 			t.Errorf("a healthy session made a request on %s: %s", r, a.GetVerb())
 		}
 	}

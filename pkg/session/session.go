@@ -63,6 +63,9 @@ type Session struct {
 	// Zero means DefaultPickupTimeout; negative, never.
 	PickupTimeout time.Duration
 	Reporter      Reporter
+	// RecordTTY records each TTY session on the node (asciicast v2, pkg/recording), as the
+	// node's agent says its admin asked (agent install --record).
+	RecordTTY bool
 
 	// Set by Start on its own copy: the pod of this session and what it was started for.
 	spec    podspec.Spec
@@ -90,6 +93,8 @@ type Handle struct {
 	agent     *agentSession
 	closeOnce sync.Once
 	closeErr  error
+	// events are the end Events being written; Close waits for them.
+	events sync.WaitGroup
 }
 
 // Start creates the pod for target on its node, entered the way entry says, and waits
@@ -151,7 +156,8 @@ func (h *Handle) Pod() *corev1.Pod { return h.pod }
 // than once; a delete that failed is reported as a warning and returned.
 func (h *Handle) Close() error {
 	h.closeOnce.Do(func() {
-		if h.agent != nil { // nothing was created: each exec's supervisor has ended its session
+		defer h.events.Wait() // each write is bounded (eventTimeout)
+		if h.agent != nil {   // nothing was created: each exec's supervisor has ended its session
 			h.s.crashed(nil)
 			return
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/crash"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
 
@@ -185,6 +186,11 @@ func TestRunPassesExitStatusThrough(t *testing.T) {
 			Command: []string{"chroot", "/host", "cat", "/etc/hostname"}}
 		got0 := h.exec.reqs[0]
 		got0.Stdout, got0.Stderr = nil, nil
+		inner, rec, ok := sessionlog.Unwrap(got0.Command)
+		if !ok || rec.Node != "node-1" || rec.Command != "cat [arguments not recorded]" || rec.Mode != "chroot" || rec.Agent {
+			t.Fatalf("exec argv %q: want the entry's argv in the node's session log wrapper, with the record of a chroot pod session", got0.Command)
+		}
+		got0.Command = inner
 		if diff := cmp.Diff(want, got0); diff != "" {
 			t.Errorf("exec request (-want +got):\n%s", diff)
 		}
@@ -408,7 +414,12 @@ func TestHandleRunsSeveralActionsAndClosesOnce(t *testing.T) {
 	if len(h.exec.reqs) != 2 || h.exec.reqs[0].Pod != handle.Pod().Name || h.exec.reqs[1].Pod != handle.Pod().Name {
 		t.Fatalf("exec requests %+v, want two on pod %s", h.exec.reqs, handle.Pod().Name)
 	}
-	if got := h.exec.reqs[1].Command; got[0] != "sh" || got[len(got)-1] != "dmesg" {
+	first, rec0, _ := sessionlog.Unwrap(h.exec.reqs[0].Command)
+	got, rec1, ok := sessionlog.Unwrap(h.exec.reqs[1].Command)
+	if !ok || first == nil || rec0.ID == rec1.ID {
+		t.Fatalf("exec argvs %q, %q: want each in the session log wrapper, with IDs of their own", h.exec.reqs[0].Command, h.exec.reqs[1].Command)
+	}
+	if got[0] != "sh" || got[len(got)-1] != "dmesg" {
 		t.Errorf("second exec argv %q, want the nsenter entry's argv for dmesg", got)
 	}
 	deletes := 0

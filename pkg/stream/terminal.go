@@ -104,3 +104,15 @@ func (q sizeQueue) Next() *remotecommand.TerminalSize {
 	}
 	return &remotecommand.TerminalSize{Width: next.Width, Height: next.Height}
 }
+
+// Size is the local terminal's size, when the session has one.
+func (t *Terminal) Size() (width, height uint16, ok bool) {
+	if !t.TTY {
+		return 0, 0, false
+	}
+	s := t.tty.GetSize()
+	if s == nil {
+		return 0, 0, false
+	}
+	return s.Width, s.Height, true
+}

@@ -1,0 +1,252 @@
+// Package sessionlog is the record every session leaves on its node, written by the node
+// side (the agent's supervisor, or the wrapper around a session pod's command), not by the
+// client: a start line before the command runs and an end line after it, with its exit
+// status or, when the client died, why the session was ended. A client killed with -9, a cut
+// network or a lost laptop still leaves the whole record. It lives in Dir on the node, one
+// file per session (ID.json), beside the session's TTY recording (ID.cast) when an admin
+// turned recording on. The scripts and parsers here do no I/O.
+package sessionlog
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+)
+
+// Dir is where the records are on the node: root's only (0700), kept across reboots and
+// agent restarts, and removed after RetentionDays.
+const Dir = "/var/log/node-shell/sessions"
+
+// RetentionDays is how long a record and its recording stay on the node: each session's
+// start removes the node's older ones, in the background.
+const RetentionDays = 90
+
+// containerDir is Dir as the session's container sees the node (its / at podspec.HostMount).
+const containerDir = podspec.HostMount + Dir
+
+// Record is what the client says about a session: who, what and from where. The node
+// writes it inside its own start line, so it is what the client claims (docs/security.md);
+// the times and the end around it are the node's.
+type Record struct {
+	ID         string `json:"id,omitempty"`
+	Node       string `json:"node,omitempty"`
+	User       string `json:"user,omitempty"`
+	Command    string `json:"command"`
+	Mode       string `json:"mode,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	ClientHost string `json:"clientHost,omitempty"`
+	Version    string `json:"version,omitempty"`
+	// Agent says the session ran on the node's agent, not in a pod of its own.
+	Agent bool `json:"agent,omitempty"`
+	// TTY says the session had a terminal (the only kind that is recorded).
+	TTY bool `json:"tty,omitempty"`
+	// StartedAt is the client's clock, RFC 3339.
+	StartedAt string `json:"startedAt,omitempty"`
+	// HeartbeatTimeout is the timeout an agent session's supervisor enforces, a Go duration.
+	HeartbeatTimeout string `json:"heartbeatTimeout,omitempty"`
+}
+
+// Encode is the record as one line (JSON has no raw newlines).
+func (r Record) Encode() string {
+	b, _ := json.Marshal(r) // a struct of strings and bools always marshals
+	return string(b)
+}
+
+// Lib is the shell the node side shares (busybox sh): log_open ID RECORD writes the start
+// line in a file that must not exist yet (an ID is never reused, and nobody can overwrite a
+// record through a new session), log_end FIELDS appends the end line once. Both keep going
+// when the node refuses the write: the session runs, and says on stderr that it is not
+// recorded. NODE_SHELL_LOG stands in for the directory in unit tests only.
+var Lib = `logdir=${NODE_SHELL_LOG:-` + containerDir + `} log_f=
+log_now() { log_t=$(date -u +%Y-%m-%dT%H:%M:%SZ); }
+log_open() {
+  case $1 in ''|*[!0-9a-f]*) echo "node-shell: warning: session ID $1 is not hex; the session is not recorded on the node" >&2; return 0;; esac
+  (umask 077; mkdir -p "$logdir") 2>/dev/null
+  log_now
+  if (umask 077; set -C; printf '{"event":"start","time":"%s","session":%s}\n' "$log_t" "$2" >"$logdir/$1.json") 2>/dev/null; then
+    log_f=$logdir/$1.json
+    (find "$logdir" -type f -mtime +` + strconv.Itoa(RetentionDays) + ` -exec rm -f {} + ) </dev/null >/dev/null 2>&1 &
+  else
+    echo "node-shell: warning: cannot write the session's record in ` + Dir + ` on the node; the session is not recorded" >&2
+  fi
+}
+log_end() {
+  [ -n "$log_f" ] || return 0
+  log_now
+  printf '{"event":"end","time":"%s",%s}\n' "$log_t" "$1" >>"$log_f" 2>/dev/null
+  log_f=
+}
+`
+
+// wrapperScript runs a session pod's command between its start and end lines: "$1" is the
+// session ID, "$2" its record, the rest the entry's argv. Signals that end a command (Ctrl-C,
+// the terminal's hangup) have a handler here, so the wrapper outlives them and records the
+// command's status; handled signals are reset in the child, so the command sees them as usual.
+var wrapperScript = Lib + `id=$1 rec=$2
+shift 2
+trap : INT QUIT HUP TERM
+log_open "$id" "$rec"
+"$@"
+rc=$?
+log_end "\"exitStatus\":$rc"
+exit $rc`
+
+// WrappedArgv is a session pod's argv (the entry's) between the start and end lines of
+// session id's record on the node. An agent session's supervisor writes them itself.
+func WrappedArgv(id string, rec Record, argv []string) []string {
+	return append([]string{"/bin/sh", "-c", wrapperScript, "node-shell-session", id, rec.Encode()}, argv...)
+}
+
+// Unwrap is the entry's argv inside WrappedArgv's, and the record; ok is false for any other argv.
+func Unwrap(argv []string) (inner []string, rec Record, ok bool) {
+	if len(argv) < 6 || argv[0] != "/bin/sh" || argv[1] != "-c" || argv[2] != wrapperScript || argv[3] != "node-shell-session" {
+		return nil, Record{}, false
+	}
+	if err := json.Unmarshal([]byte(argv[5]), &rec); err != nil || rec.ID != argv[4] {
+		return nil, Record{}, false
+	}
+	return argv[6:], rec, true
+}
+
+// listScript prints every record on the node: a line "=ID CAST-BYTES" (-1: no recording),
+// then the record's lines.
+var listScript = Lib + `for f in "$logdir"/*.json; do
+  [ -f "$f" ] || continue
+  id=${f##*/}; id=${id%.json}; n=-1
+  [ -f "$logdir/$id.cast" ] && n=$(wc -c <"$logdir/$id.cast")
+  printf '=%s %s\n' "$id" "$n"
+  cat "$f"
+  echo
+done`
+
+// ListArgv prints the node's records (see ParseList).
+func ListArgv() []string {
+	return []string{"/bin/sh", "-c", listScript, "node-shell-sessions"}
+}
+
+// exitNoRecording is castScript's status when the session has no recording on the node.
+const exitNoRecording = 3
+
+// castScript prints session "$1"'s recording.
+var castScript = Lib + `case $1 in ''|*[!0-9a-f]*) exit 2;; esac
+[ -f "$logdir/$1.cast" ] || exit 3
+exec cat "$logdir/$1.cast"`
+
+// CastArgv prints session id's recording; it exits with IsNoRecording's status when there is none.
+func CastArgv(id string) []string {
+	return []string{"/bin/sh", "-c", castScript, "node-shell-replay", id}
+}
+
+// IsNoRecording reports whether CastArgv's exit status says the session has no recording.
+func IsNoRecording(status int) bool { return status == exitNoRecording }
+
+// recordScript writes its stdin, a session's asciicast recording, to ID.cast: a new file
+// only (set -C), root's only, so no session can overwrite another's recording.
+var recordScript = Lib + `case $1 in ''|*[!0-9a-f]*) exit 2;; esac
+umask 077
+mkdir -p "$logdir" || exit 1
+set -C
+exec cat >"$logdir/$1.cast"`
+
+// RecordArgv stores stdin as session id's recording on the node.
+func RecordArgv(id string) []string {
+	return []string{"/bin/sh", "-c", recordScript, "node-shell-record", id}
+}
+
+// NewID is a fresh random session ID: 128 bits in hex, so no two sessions share one.
+func NewID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// Entry is one session as its record on the node tells it.
+type Entry struct {
+	ID     string
+	Record Record
+	// Start and End are the node's clock; End is zero when no end was recorded (the node
+	// or its agent stopped first, or the session still runs).
+	Start, End time.Time
+	// ExitStatus is the command's, when it ended by itself.
+	ExitStatus *int
+	// EndedBy says why the session ended when its command did not end it by itself.
+	EndedBy string
+	// CastBytes is the size of its recording; -1 when it has none.
+	CastBytes int64
+	// Unreadable says a line of the record could not be read (written by another version,
+	// or cut by a full disk).
+	Unreadable bool
+}
+
+// Recorded reports whether the session has a TTY recording on the node.
+func (e Entry) Recorded() bool { return e.CastBytes >= 0 }
+
+type line struct {
+	Event      string          `json:"event"`
+	Time       string          `json:"time"`
+	Session    json.RawMessage `json:"session"`
+	ExitStatus *int            `json:"exitStatus"`
+	EndedBy    string          `json:"endedBy"`
+}
+
+var idPattern = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+
+// ParseList reads listScript's output, oldest session first.
+func ParseList(out string) ([]Entry, error) {
+	var entries []Entry
+	var cur *Entry
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		text := sc.Text()
+		if strings.HasPrefix(text, "=") {
+			f := strings.Fields(text[1:])
+			if len(f) != 2 || !idPattern.MatchString(f[0]) {
+				return nil, fmt.Errorf("session record header %q: want \"=ID BYTES\"", text)
+			}
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("session record header %q: the recording's size is not a number", text)
+			}
+			entries = append(entries, Entry{ID: f[0], CastBytes: n})
+			cur = &entries[len(entries)-1]
+			continue
+		}
+		if cur == nil || strings.TrimSpace(text) == "" {
+			continue
+		}
+		var l line
+		if err := json.Unmarshal([]byte(text), &l); err != nil {
+			cur.Unreadable = true
+			continue
+		}
+		at, _ := time.Parse(time.RFC3339, l.Time)
+		switch l.Event {
+		case "start":
+			cur.Start = at
+			if err := json.Unmarshal(l.Session, &cur.Record); err != nil {
+				cur.Unreadable = true
+			}
+		case "end":
+			if cur.End.IsZero() { // the first end is the one that ended it
+				cur.End, cur.ExitStatus, cur.EndedBy = at, l.ExitStatus, l.EndedBy
+			}
+		default:
+			cur.Unreadable = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Start.Before(entries[j].Start) })
+	return entries, nil
+}
