@@ -41,6 +41,9 @@ type Options struct {
 	PullPolicy        corev1.PullPolicy
 	ImagePullSecrets  []string
 	PriorityClassName string
+	// RecordTTY records every TTY session on the agent's nodes, pod or agent, on the node
+	// (pkg/sessionlog), as asciicast v2: the admin's choice, which sessions follow.
+	RecordTTY bool
 }
 
 // mainScript is the agent container's main process: it only holds the container open (the
@@ -86,6 +89,10 @@ func DaemonSet(o Options) (*appsv1.DaemonSet, error) {
 		}
 	}
 	c.VolumeMounts = mounts
+	annotations := map[string]string{podspec.AnnotationMode: "agent"}
+	if o.RecordTTY {
+		annotations[podspec.AnnotationRecord] = podspec.RecordTTY
+	}
 	labels := func() map[string]string {
 		l := map[string]string{}
 		for k, v := range Labels {
@@ -101,7 +108,7 @@ func DaemonSet(o Options) (*appsv1.DaemonSet, error) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      labels(),
-					Annotations: map[string]string{podspec.AnnotationMode: "agent"},
+					Annotations: annotations,
 				},
 				Spec: spec,
 			},
@@ -131,4 +138,10 @@ func ImageOf(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// RecordsTTY reports whether pod, the node's agent, says its admin records the node's TTY
+// sessions (agent install --record).
+func RecordsTTY(pod *corev1.Pod) bool {
+	return pod != nil && podspec.IsAgent(pod) && pod.Annotations[podspec.AnnotationRecord] == podspec.RecordTTY
 }

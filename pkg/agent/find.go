@@ -17,6 +17,8 @@ import (
 type NotReady struct {
 	Node   string
 	Reason string
+	// Pod is the node's agent pod that is not ready; nil when there is none.
+	Pod *corev1.Pod
 }
 
 func (e *NotReady) Error() string {
@@ -35,6 +37,7 @@ func Find(ctx context.Context, client kubernetes.Interface, node string) (*corev
 		return nil, err
 	}
 	reason := "no agent pod on it"
+	var unready *corev1.Pod
 	for i := range list.Items {
 		p := &list.Items[i]
 		if !podspec.IsAgent(p) || p.Spec.NodeName != node {
@@ -44,8 +47,9 @@ func Find(ctx context.Context, client kubernetes.Interface, node string) (*corev
 			return p, nil
 		}
 		reason = fmt.Sprintf("pod %s is %s", p.Name, describe(p))
+		unready = p
 	}
-	return nil, &NotReady{Node: node, Reason: reason}
+	return nil, &NotReady{Node: node, Reason: reason, Pod: unready}
 }
 
 // describe is an agent pod's state in a few words.

@@ -124,8 +124,9 @@ func Subjects(groups, users []string) []rbacv1.Subject {
 // (session.RequiredAccess), plus list pods, with which a session removes leftovers of
 // killed ones, get pods/exec, the WebSocket exec of Kubernetes up to 1.34 (without it,
 // node-shell falls back to SPDY), pods/portforward for `port-forward` (create; get for
-// its WebSocket upgrade, as for exec), and watch events, the kubelet's warnings about a pod
-// slow to run (best effort). docs/rbac.md explains each; docs/examples/node-shell-rbac.yaml
+// its WebSocket upgrade, as for exec), watch events, the kubelet's warnings about a pod
+// slow to run (best effort), and create events.k8s.io events, each session's start and end
+// on its pod (best effort). docs/rbac.md explains each; docs/examples/node-shell-rbac.yaml
 // holds the same rules (a test checks).
 func PodRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
@@ -133,6 +134,7 @@ func PodRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create", "get"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"create", "get"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"watch"}},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
 }
 

@@ -179,6 +179,7 @@ func TestPodRulesAreExactlyASession(t *testing.T) {
 		"watch leases.coordination.k8s.io": true, // a dead kubelet, for a pod slow to run
 		"watch nodes":                      true, // its runtime down
 		"watch events":                     true, // the kubelet's warnings about the pod
+		"create events.events.k8s.io":      true, // each session's start and end, on its pod
 	}
 	for _, a := range session.RequiredAccess("ns", session.ExecRequest{}, forward.PortForwardRequest{}) {
 		res := a.Resource

@@ -29,6 +29,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/preflight"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
 var (
@@ -43,6 +44,12 @@ var (
 		of the session when its client stops renewing the heartbeat (killed, network cut),
 		within the same --heartbeat-timeout as a session pod. See docs/agent.md.
 
+		With --record, every TTY session on the agent's nodes (on the agent or in a pod of its
+		own) is recorded on the node as an asciicast v2 file beside the session's record in
+		/var/log/node-shell/sessions; kubectl node-shell sessions lists them and replay plays
+		one. Every session, recorded or not, leaves that record: who, what, when, and how it
+		ended, written by the node, not the client.
+
 		Install and uninstall are for cluster admins (create, patch and delete daemonsets in
 		namespace node-shell); anyone who may exec into the agent is root on every node.`)
 
@@ -50,7 +57,10 @@ var (
 		# Install the agent on every node and wait until it is ready
 		%[1]s agent install
 
-		# Which nodes have a ready agent
+		# Install it and record every TTY session on the nodes
+		%[1]s agent install --record
+
+		# Which nodes have a ready agent, and whether it records
 		%[1]s agent status
 
 		# Remove it, and wait until no agent pod is left
@@ -72,6 +82,7 @@ type AgentOptions struct {
 	PriorityClass    string
 	Timeout          time.Duration
 	Wait             bool
+	RecordTTY        bool
 
 	server string
 	client kubernetes.Interface
@@ -119,6 +130,7 @@ func NewCmdAgent(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.ImagePullPolicy, "image-pull-policy", o.ImagePullPolicy, "Always, IfNotPresent or Never (default: IfNotPresent for a pinned tag, else Always)")
 	f.StringArrayVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in namespace node-shell to pull the image with (repeatable)")
 	f.StringVar(&o.PriorityClass, "priority-class", o.PriorityClass, "Priority class of the agent's pods (default none)")
+	f.BoolVar(&o.RecordTTY, "record", o.RecordTTY, "Record every TTY session on the nodes (in pods of their own too) as asciicast v2 files in "+sessionlog.Dir+" on the node; kubectl node-shell sessions and replay find and play them. Without it, install turns recording off")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait until every node's agent is ready")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait")
 	uninstall := sub("uninstall", "Remove the agent, and wait until no agent pod is left", o.Uninstall)
@@ -196,7 +208,7 @@ func (o *AgentOptions) Install(ctx context.Context) error {
 	}
 	ds, err := agent.DaemonSet(agent.Options{
 		Image: o.Image, PullPolicy: corev1.PullPolicy(o.ImagePullPolicy),
-		ImagePullSecrets: o.ImagePullSecrets, PriorityClassName: o.PriorityClass,
+		ImagePullSecrets: o.ImagePullSecrets, PriorityClassName: o.PriorityClass, RecordTTY: o.RecordTTY,
 	})
 	if err != nil {
 		return err
@@ -291,10 +303,10 @@ func (o *AgentOptions) Status(ctx context.Context) error {
 	}
 	table := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
 		{Name: "Node", Type: "string"}, {Name: "Agent", Type: "string"}, {Name: "Ready", Type: "string"},
-		{Name: "Image", Type: "string"}, {Name: "Age", Type: "string"},
+		{Name: "Image", Type: "string"}, {Name: "Recording", Type: "string"}, {Name: "Age", Type: "string"},
 	}}
 	for _, st := range agent.Status(nodes.Items, pods.Items) {
-		name, image, age, ready := "<none>", "", "", "no"
+		name, image, age, ready, recording := "<none>", "", "", "no", ""
 		if st.Pod != nil {
 			name, image = st.Pod.Name, agent.ImageOf(st.Pod)
 			age = duration.HumanDuration(time.Since(st.Pod.CreationTimestamp.Time))
@@ -302,7 +314,13 @@ func (o *AgentOptions) Status(ctx context.Context) error {
 		if st.Ready {
 			ready = "yes"
 		}
-		table.Rows = append(table.Rows, metav1.TableRow{Cells: []any{st.Node, name, ready, image, age}})
+		if st.Pod != nil {
+			recording = "off"
+			if agent.RecordsTTY(st.Pod) {
+				recording = "tty"
+			}
+		}
+		table.Rows = append(table.Rows, metav1.TableRow{Cells: []any{st.Node, name, ready, image, recording, age}})
 	}
 	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(table, o.Out)
 }

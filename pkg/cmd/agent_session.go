@@ -57,12 +57,18 @@ func (o *NodeShellOptions) requiredAccess() []authorizationv1.ResourceAttributes
 // with always, it is the session's failure, in one line.
 func (o *NodeShellOptions) chooseAgent(ctx context.Context, r *reporter) error {
 	// No node yet (a pod/NAME target finds its node later) or a subcommand's action: a pod.
-	if o.Agent == agentNever || o.fleet || o.actions != nil || o.Node == "" {
+	if o.fleet || o.actions != nil || o.Node == "" {
 		return nil
 	}
 	r.Progress("looking for the node-shell agent on node " + o.Node)
 	pod, err := agent.Find(ctx, o.client, o.Node)
 	var notReady *agent.NotReady
+	// The node's agent carries its admin's recording choice, which binds sessions in pods of
+	// their own too, whatever --agent says.
+	o.recordTTY = agent.RecordsTTY(pod) || errors.As(err, &notReady) && agent.RecordsTTY(notReady.Pod)
+	if o.Agent == agentNever {
+		return nil
+	}
 	switch {
 	case err == nil && agent.ImageOf(pod) != o.Image:
 		err = &diagnose.Problem{

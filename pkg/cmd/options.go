@@ -86,6 +86,8 @@ type NodeShellOptions struct {
 	serverClock *serverclock.Clock
 	// agentPod is the node's ready agent the session runs on; nil: a pod of its own.
 	agentPod *corev1.Pod
+	// recordTTY: the node's agent says its admin records TTY sessions (agent install --record).
+	recordTTY bool
 	// user is who the apiserver says we are (preflight), for the pod's audit annotation.
 	user string
 	// actions are what a subcommand's session runs (cp, port-forward); nil means exec.
@@ -330,6 +332,7 @@ func (o *NodeShellOptions) session(reporter session.Reporter) *session.Session {
 		Reporter:          reporter,
 		Origin:            session.Origin{User: o.user, ClientHost: hostname(), Version: version.Get().Version, RecordCommand: o.RecordCommand},
 		ServerClock:       o.serverClock,
+		RecordTTY:         o.recordTTY,
 	}
 }
 

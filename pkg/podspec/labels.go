@@ -46,6 +46,12 @@ const (
 	// AnnotationReason is why the user opened the session (--reason), escaped and cut to
 	// MaxReason bytes (see ReasonAnnotation).
 	AnnotationReason = "kubectl-node-shell.io/reason"
+	// AnnotationRecord on the node agent's pods says what its admin records of each
+	// session on that node (RecordTTY: every TTY session, asciicast v2, in the node's
+	// session log). Only the DaemonSet controller may write the agent's pods.
+	AnnotationRecord = "kubectl-node-shell.io/record"
+	// RecordTTY is AnnotationRecord's value that records TTY sessions.
+	RecordTTY = "tty"
 )
 
 // FieldManager names node-shell's writes (the create, every heartbeat) in the pod's
