@@ -30,6 +30,8 @@ type podScope struct {
 	serverClock *serverclock.Clock
 	// executor lists and ends agent sessions (agent_list.go); nil: none are looked for.
 	executor stream.Executor
+	// host is the apiserver's address.
+	host string
 }
 
 func newPodScope() *podScope {
@@ -51,6 +53,7 @@ func (s *podScope) complete(cmd *cobra.Command) error {
 	if err != nil {
 		return diagnose.KubeconfigProblem(err)
 	}
+	s.host = config.Host
 	s.serverClock = serverclock.New(nil)
 	config.Wrap(s.serverClock.Wrap)
 	if s.client, err = kubernetes.NewForConfig(config); err != nil {
@@ -81,6 +84,9 @@ func (s *podScope) find(ctx context.Context, errOut io.Writer) (leftover.Found, 
 
 // serverNow is the apiserver's time as of its last response, or zero when unknown (then
 // no running pod is judged stale).
+// server is the apiserver's address, for diagnoses; "" before complete.
+func (s *podScope) server() string { return s.host }
+
 func (s *podScope) serverNow() time.Time {
 	if s.serverClock == nil {
 		return time.Time{}

@@ -24,7 +24,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdList(streams), NewCmdGC(streams), NewCmdSetup(streams))
 	root.AddCommand(NewCmdCp(streams), NewCmdPortForward(streams))
 	root.AddCommand(NewCmdConfig(streams))
-	root.AddCommand(NewCmdAgent(streams))
+	root.AddCommand(NewCmdAgent(streams), NewCmdSessions(streams), NewCmdReplay(streams))
 	root.AddCommand(NewCmdSSH(streams), NewCmdSSHKey(streams))
 	return root
 }

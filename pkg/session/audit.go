@@ -84,15 +84,17 @@ func quoteCommand(argv []string, max int) string {
 	return s
 }
 
-// record is what the node's session log and the session's Events say of session id,
-// started at start: the pod annotations' audit trail, with the node, the reason and how it runs.
-func (s *Session) record(id string, start time.Time, tty, onAgent bool) sessionlog.Record {
+// record is what the node's session log says of session id running command, started at
+// start: the pod annotations' audit trail, with the node, the reason and how it runs. It
+// holds the whole command line, which the pod's annotation holds only with RecordCommand:
+// the record is root's only, on the node, and read by node admins only (sessions).
+func (s *Session) record(id string, command []string, start time.Time, tty, onAgent bool) sessionlog.Record {
 	audit := s.auditAnnotations(start)
 	rec := sessionlog.Record{
 		ID:         id,
 		Node:       s.spec.Node,
 		User:       audit[podspec.AnnotationUser],
-		Command:    audit[podspec.AnnotationCommand],
+		Command:    quoteCommand(command, maxCommandAnnotation),
 		Mode:       string(s.spec.Entry.Mode()),
 		ClientHost: audit[podspec.AnnotationClientHost],
 		Version:    audit[podspec.AnnotationVersion],
@@ -107,4 +109,13 @@ func (s *Session) record(id string, start time.Time, tty, onAgent bool) sessionl
 		rec.HeartbeatTimeout = s.spec.HeartbeatTimeout.String()
 	}
 	return rec
+}
+
+// publicCommand is command as a pod's annotation and the session's Events show it: the
+// program only, unless RecordCommand, since anyone who may read them reads it.
+func (s *Session) publicCommand(command []string) string {
+	if !s.Origin.RecordCommand && len(command) > 1 {
+		return quoteCommand(command[:1], maxCommandAnnotation) + " " + argumentsOmitted
+	}
+	return quoteCommand(command, maxCommandAnnotation)
 }

@@ -34,18 +34,20 @@ const maxEventNote = 1024
 // a user who may not create events there (setup's Role lets them) leaves none, and the
 // node's record is the one that does not depend on the client.
 type sessionEvents struct {
-	s    *Session
-	pod  *corev1.Pod
-	rec  sessionlog.Record
-	done chan struct{}
+	s   *Session
+	pod *corev1.Pod
+	rec sessionlog.Record
+	// command is the command as the Events show it (Session.publicCommand).
+	command string
+	done    chan struct{}
 }
 
-// started writes the start Event in the background, so it costs the session no time.
-func (s *Session) eventsStarted(pod *corev1.Pod, rec sessionlog.Record, at time.Time) *sessionEvents {
-	e := &sessionEvents{s: s, pod: pod, rec: rec, done: make(chan struct{})}
+// eventsStarted writes the start Event in the background, so it costs the session no time.
+func (s *Session) eventsStarted(pod *corev1.Pod, rec sessionlog.Record, command string, at time.Time) *sessionEvents {
+	e := &sessionEvents{s: s, pod: pod, rec: rec, command: command, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
-		e.write(EventReasonStarted, at, startNote(rec))
+		e.write(EventReasonStarted, at, startNote(rec, command))
 	}()
 	return e
 }
@@ -87,7 +89,7 @@ func (e *sessionEvents) write(reason string, at time.Time, note string) {
 
 // startNote says who started what, where: "alice: session 0123abcd on node n1 (chroot, in
 // its own pod, with a terminal): journalctl -u kubelet; reason: INC-1".
-func startNote(r sessionlog.Record) string {
+func startNote(r sessionlog.Record, command string) string {
 	user := r.User
 	if user == "" {
 		user = "(unknown user)"
@@ -100,7 +102,6 @@ func startNote(r sessionlog.Record) string {
 	if r.TTY {
 		tty = ", with a terminal"
 	}
-	command := r.Command
 	if command == "" {
 		command = "(login shell)"
 	}

@@ -47,7 +47,7 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 	term := termFor(t.TTY, req.Term)
 	argv := s.spec.Entry.Argv(req.Command, term)
 	start := s.Clock.Now()
-	rec := s.record(sessionlog.NewID(), start, t.TTY, h.agent != nil)
+	rec := s.record(sessionlog.NewID(), req.Command, start, t.TTY, h.agent != nil)
 	var agentBeat *agentHeartbeat
 	switch {
 	case h.agent != nil:
@@ -55,7 +55,7 @@ func (h *Handle) Exec(ctx context.Context, req ExecRequest) (int, error) {
 	case s.spec.Entry.Mode() != podspec.ModeWindows: // the wrapper is busybox sh
 		argv = sessionlog.WrappedArgv(rec.ID, rec, argv)
 	}
-	events := s.eventsStarted(h.pod, rec, start)
+	events := s.eventsStarted(h.pod, rec, s.publicCommand(req.Command), start)
 	out, resizes := t.Out, func(q remotecommand.TerminalSizeQueue) remotecommand.TerminalSizeQueue { return q }
 	var recorder *ttyRecorder
 	if t.TTY && s.RecordTTY {

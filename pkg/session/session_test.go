@@ -187,7 +187,7 @@ func TestRunPassesExitStatusThrough(t *testing.T) {
 		got0 := h.exec.reqs[0]
 		got0.Stdout, got0.Stderr = nil, nil
 		inner, rec, ok := sessionlog.Unwrap(got0.Command)
-		if !ok || rec.Node != "node-1" || rec.Command != "cat [arguments not recorded]" || rec.Mode != "chroot" || rec.Agent {
+		if !ok || rec.Node != "node-1" || rec.Command != "cat /etc/hostname" || rec.Mode != "chroot" || rec.Agent {
 			t.Fatalf("exec argv %q: want the entry's argv in the node's session log wrapper, with the record of a chroot pod session", got0.Command)
 		}
 		got0.Command = inner
