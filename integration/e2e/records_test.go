@@ -137,6 +137,9 @@ func TestSessionRecords(t *testing.T) {
 			if got := term.Wait(20 * time.Second); got != 0 {
 				t.Fatalf("--agent=%s: the shell's exit came back as %d", mode, got)
 			}
+			if rest := term.rest(); strings.Contains(rest, "recording") {
+				t.Errorf("--agent=%s: the session warned about its recording: %q", mode, rest)
+			}
 			rec := records(t)[reason]
 			if rec.RecordingBytes == nil || *rec.RecordingBytes == 0 || !rec.Session.TTY || rec.Session.Agent != (mode == "auto") {
 				t.Fatalf("--agent=%s: the TTY session's record %+v: want a recording", mode, rec)
@@ -218,4 +221,11 @@ func (e *E2E) waitSessionEvent(namespace, reason string, substrings ...string) *
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// rest is what the terminal showed after the last Expect.
+func (term *Terminal) rest() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.out.String()
 }

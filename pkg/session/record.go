@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -18,54 +17,122 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 )
 
-// recordingFinishTimeout bounds the wait for the recording's last lines to reach the node.
+// recordingFinishTimeout bounds the wait for the recording's last part to reach the node.
 const recordingFinishTimeout = 5 * time.Second
+
+// RecordingFlushInterval is how often the recording's new lines are sent to the node: what
+// a client killed with -9 can lose of its recording.
+const RecordingFlushInterval = time.Second
 
 // maxRecordingBacklog is how much of a recording may wait for the node before recording
 // stops: a stalled recording must never stall the session.
 const maxRecordingBacklog = 16 << 20
 
-// ttyRecorder streams a TTY session's asciicast v2 recording, as the session's output goes
-// to the terminal, into sessionlog.RecordArgv's exec beside the session's: each line is on
-// the node as soon as it is written, so a session cut off is recorded up to its end.
+// recordingPartTimeout bounds the exec that sends one part.
+const recordingPartTimeout = 10 * time.Second
+
+// ttyRecorder records a TTY session's output, as it goes to the terminal, as asciicast v2,
+// and sends what is new to the node every RecordingFlushInterval, each part in a short exec
+// of its own (sessionlog.RecordArgv) beside the session's: the recording is on the node up
+// to a second behind the session, however the client ends. Short execs, each with all of its
+// input at once, rather than one exec fed for the whole session: kubectl's exec stream closes
+// a stdin that waits long for input when another exec of the same client starts beside it.
 type ttyRecorder struct {
-	w       *recording.Writer
-	backlog *backlog
-	done    chan struct{}
-	err     error // the recording exec's, set before done closes
+	s   *Session
+	pod *corev1.Pod
+	id  string
+	w   *recording.Writer
+
+	mu      sync.Mutex
+	pending bytes.Buffer
+	sent    bool  // the first part is on the node
+	failure error // why recording stopped
+	closed  bool
+
+	stop chan struct{}
+	done chan struct{}
 }
 
-// startRecording starts the recording exec in pod and a recorder for the terminal's output.
+// startRecording starts a recorder for the terminal's output, sent to pod's node.
 func (s *Session) startRecording(ctx context.Context, pod *corev1.Pod, rec sessionlog.Record, t *stream.Terminal, term string) *ttyRecorder {
 	width, height, ok := t.Size()
 	if !ok || width == 0 || height == 0 {
 		width, height = 80, 24
 	}
-	b := newBacklog(maxRecordingBacklog)
+	r := &ttyRecorder{s: s, pod: pod, id: rec.ID, stop: make(chan struct{}), done: make(chan struct{})}
 	title := fmt.Sprintf("node-shell session %s by %s on node %s", shortID(rec.ID), rec.User, rec.Node)
-	w, err := recording.NewWriter(b, recording.Header{Width: int(width), Height: int(height), Title: title,
+	w, err := recording.NewWriter(pendingWriter{r}, recording.Header{Width: int(width), Height: int(height), Title: title,
 		Env: map[string]string{"TERM": term}}, s.Clock.Now)
 	if err != nil {
 		return nil // a positive size and a writer that takes everything cannot fail
 	}
-	r := &ttyRecorder{w: w, backlog: b, done: make(chan struct{})}
-	var stderr bytes.Buffer
+	r.w = w
 	go func() {
 		defer close(r.done)
-		err := s.Executor.Exec(context.WithoutCancel(ctx), stream.Request{
-			Namespace: pod.Namespace, Pod: pod.Name, Container: podspec.ContainerName,
-			Command: sessionlog.RecordArgv(rec.ID),
-			Stdin:   b, Stdout: io.Discard, Stderr: &stderr,
-		})
-		if code, ok := stream.ExitCode(err); ok && code == 0 {
-			err = nil
-		} else if ok {
-			err = fmt.Errorf("exit status %d: %s", code, bytes.TrimSpace(stderr.Bytes()))
+		timer := s.Clock.NewTimer(RecordingFlushInterval)
+		defer timer.Stop()
+		for {
+			select {
+			case <-r.stop:
+				r.flush(context.WithoutCancel(ctx))
+				return
+			case <-timer.C():
+				r.flush(context.WithoutCancel(ctx))
+				timer.Reset(RecordingFlushInterval)
+			}
 		}
-		r.err = err
-		b.fail(errors.New("the recording's exec ended"))
 	}()
 	return r
+}
+
+// pendingWriter keeps the recording's lines until the next flush.
+type pendingWriter struct{ r *ttyRecorder }
+
+func (p pendingWriter) Write(b []byte) (int, error) {
+	r := p.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.failure != nil:
+		return 0, r.failure
+	case r.pending.Len()+len(b) > maxRecordingBacklog:
+		r.failure = fmt.Errorf("more than %d MiB of it could not be sent to the node in time", maxRecordingBacklog>>20)
+		return 0, r.failure
+	}
+	return r.pending.Write(b)
+}
+
+// flush sends what is pending as the recording's next part.
+func (r *ttyRecorder) flush(ctx context.Context) {
+	r.mu.Lock()
+	if r.failure != nil || r.pending.Len() == 0 {
+		r.mu.Unlock()
+		return
+	}
+	part := bytes.Clone(r.pending.Bytes())
+	r.pending.Reset()
+	first := !r.sent
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, recordingPartTimeout)
+	defer cancel()
+	var stderr bytes.Buffer
+	err := r.s.Executor.Exec(ctx, stream.Request{
+		Namespace: r.pod.Namespace, Pod: r.pod.Name, Container: podspec.ContainerName,
+		Command: sessionlog.RecordArgv(r.id, first),
+		Stdin:   bytes.NewReader(part), Stdout: io.Discard, Stderr: &stderr,
+	})
+	if code, ok := stream.ExitCode(err); ok && code != 0 {
+		err = fmt.Errorf("exit status %d: %s", code, bytes.TrimSpace(stderr.Bytes()))
+	} else if ok {
+		err = nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failure = fmt.Errorf("sending it to the node failed: %w", err)
+		return
+	}
+	r.sent = true
 }
 
 // output is the terminal's writer with the recorder beside it.
@@ -79,19 +146,18 @@ func (r *ttyRecorder) sizes(q remotecommand.TerminalSizeQueue) remotecommand.Ter
 	return recordedSizes{from: q, w: r.w}
 }
 
-// finish flushes the recording to the node and says why it is incomplete, if it is.
+// finish sends the rest of the recording to the node and says why it is incomplete, if it is.
 func (r *ttyRecorder) finish() error {
 	r.w.Close()
-	r.backlog.close()
+	close(r.stop)
 	select {
 	case <-r.done:
-	case <-time.After(recordingFinishTimeout):
-		return fmt.Errorf("its last lines did not reach the node within %s", recordingFinishTimeout)
+	case <-time.After(recordingFinishTimeout + recordingPartTimeout):
+		return fmt.Errorf("its last part did not reach the node in time")
 	}
-	if r.err != nil {
-		return r.err
-	}
-	return r.backlog.lost()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failure
 }
 
 type recordedSizes struct {
@@ -105,80 +171,4 @@ func (q recordedSizes) Next() *remotecommand.TerminalSize {
 		q.w.Resize(int(size.Width), int(size.Height))
 	}
 	return size
-}
-
-// backlog is a pipe that never blocks its writer: what the reader (the recording exec's
-// stdin) has not taken yet waits in memory, up to max bytes; past that, or once the reader
-// is gone, writes fail, and the recorder stops rather than hold the session's output.
-type backlog struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	buf     []byte
-	max     int
-	closed  bool
-	failure error
-}
-
-func newBacklog(max int) *backlog {
-	b := &backlog{max: max}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
-
-func (b *backlog) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.failure != nil:
-		return 0, b.failure
-	case b.closed:
-		return 0, io.ErrClosedPipe
-	case len(b.buf)+len(p) > b.max:
-		b.failure = fmt.Errorf("more than %d MiB of it could not be sent to the node in time", b.max>>20)
-		b.cond.Broadcast()
-		return 0, b.failure
-	}
-	b.buf = append(b.buf, p...)
-	b.cond.Broadcast()
-	return len(p), nil
-}
-
-func (b *backlog) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.buf) == 0 && !b.closed && b.failure == nil {
-		b.cond.Wait()
-	}
-	if len(b.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, b.buf)
-	b.buf = b.buf[n:]
-	return n, nil
-}
-
-// close ends the stream once what waits has been read.
-func (b *backlog) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.cond.Broadcast()
-	b.mu.Unlock()
-}
-
-// fail drops what waits: the reader is gone.
-func (b *backlog) fail(err error) {
-	b.mu.Lock()
-	if b.failure == nil && !b.closed {
-		b.failure = err
-	}
-	b.buf = nil
-	b.cond.Broadcast()
-	b.mu.Unlock()
-}
-
-// lost is why part of the recording never reached the reader, if it did not.
-func (b *backlog) lost() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.failure
 }

@@ -149,17 +149,28 @@ func CastArgv(id string) []string {
 // IsNoRecording reports whether CastArgv's exit status says the session has no recording.
 func IsNoRecording(status int) bool { return status == exitNoRecording }
 
-// recordScript writes its stdin, a session's asciicast recording, to ID.cast: a new file
-// only (set -C), root's only, so no session can overwrite another's recording.
+// recordScript writes its stdin, a part of a session's asciicast recording, to ID.cast:
+// the first part ("$2" = new) to a new file only (set -C), root's only, so no session can
+// overwrite another's recording; each later part is appended to that file, which must exist.
 var recordScript = Lib + `case $1 in ''|*[!0-9a-f]*) exit 2;; esac
 umask 077
-mkdir -p "$logdir" || exit 1
-set -C
-exec cat >"$logdir/$1.cast"`
+f=$logdir/$1.cast
+if [ "$2" = new ]; then
+  mkdir -p "$logdir" || exit 1
+  set -C
+  exec cat >"$f"
+fi
+[ -f "$f" ] || exit 3
+exec cat >>"$f"`
 
-// RecordArgv stores stdin as session id's recording on the node.
-func RecordArgv(id string) []string {
-	return []string{"/bin/sh", "-c", recordScript, "node-shell-record", id}
+// RecordArgv stores stdin as the first part (first) or the next part of session id's
+// recording on the node.
+func RecordArgv(id string, first bool) []string {
+	part := "next"
+	if first {
+		part = "new"
+	}
+	return []string{"/bin/sh", "-c", recordScript, "node-shell-record", id, part}
 }
 
 // NewID is a fresh random session ID: 128 bits in hex, so no two sessions share one.

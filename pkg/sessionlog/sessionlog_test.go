@@ -171,10 +171,17 @@ func TestRecordingStoreAndFetch(t *testing.T) {
 	n := newNode(t)
 	n.run(t, WrappedArgv(id1, Record{Command: "sh", TTY: true}, []string{"sh", "-c", "exit 0"}), "")
 	cast := "{\"version\":2,\"width\":80,\"height\":24}\n[0.1,\"o\",\"hi\"]\n"
-	if _, errText, st := n.run(t, RecordArgv(id1), cast); st != 0 {
+	const id2 = "22222222222222222222222222222222"
+	if _, _, st := n.run(t, RecordArgv(id2, false), "[0.1,\"o\",\"x\"]\n"); st != 3 {
+		t.Fatalf("a next part of a recording never begun: status %d, want 3", st)
+	}
+	if _, errText, st := n.run(t, RecordArgv(id1, true), cast[:40]); st != 0 {
 		t.Fatalf("record: status %d, stderr %q", st, errText)
 	}
-	if _, _, st := n.run(t, RecordArgv(id1), "forged\n"); st == 0 {
+	if _, errText, st := n.run(t, RecordArgv(id1, false), cast[40:]); st != 0 {
+		t.Fatalf("record the next part: status %d, stderr %q", st, errText)
+	}
+	if _, _, st := n.run(t, RecordArgv(id1, true), "forged\n"); st == 0 {
 		t.Fatal("a second recording of the same session was accepted")
 	}
 	out, _, st := n.run(t, CastArgv(id1), "")
@@ -192,7 +199,7 @@ func TestRecordingStoreAndFetch(t *testing.T) {
 		if _, _, st := n.run(t, CastArgv(bad), ""); st != 2 {
 			t.Errorf("CastArgv(%q): status %d, want 2 (refused)", bad, st)
 		}
-		if _, _, st := n.run(t, RecordArgv(bad), "x"); st != 2 {
+		if _, _, st := n.run(t, RecordArgv(bad, true), "x"); st != 2 {
 			t.Errorf("RecordArgv(%q): status %d, want 2 (refused)", bad, st)
 		}
 	}
