@@ -88,6 +88,26 @@ func TestSessionRecords(t *testing.T) {
 		run.Wait(10 * time.Second)
 		waitProcessGone(t, pid, expiryBound)
 
+		// The same in a pod of its own: its watchdog stops the pod, and ends the record first.
+		podKilled := marker("pod-killed")
+		arg = uniqueSleep()
+		run = e.NodeShellAnyNamespace("--agent=never", "--reason", podKilled, "--heartbeat-timeout", testHeartbeatTimeout.String(), node, "--", "sleep", arg).WithKubeconfig(alice).Start()
+		pid = waitHostProcess(t, []string{"sleep", arg}, 30*time.Second)
+		run.Signal(syscall.SIGKILL)
+		run.Wait(10 * time.Second)
+		waitProcessGone(t, pid, expiryBound)
+		deadline := time.Now().Add(expiryBound)
+		for pk := records(t)[podKilled]; pk.End == nil; pk = records(t)[podKilled] {
+			if time.Now().After(deadline) {
+				t.Fatalf("the killed pod session's record has no end %s after its client died: %+v", expiryBound, pk)
+			}
+			time.Sleep(time.Second)
+		}
+		if pk := records(t)[podKilled]; pk.ExitStatus != nil || !strings.Contains(pk.EndedBy, "the pod's watchdog: no heartbeat from the client") {
+			t.Errorf("the killed pod session's record %+v: want ended by its pod's watchdog", pk)
+		}
+		e.NodeShellAnyNamespace("gc").RunOK() // its stopped pod
+
 		got := records(t)
 		a, p, k := got[onAgent], got[inPod], got[killed]
 		if a.ID == "" || p.ID == "" || k.ID == "" {

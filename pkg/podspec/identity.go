@@ -50,7 +50,7 @@ func WatchdogTimeoutOf(pod *corev1.Pod) (time.Duration, bool) {
 	}
 	cmd := pod.Spec.Containers[0].Command
 	want := watchdogCommand(time.Second)
-	if len(cmd) != len(want) || !slices.Equal(cmd[:len(want)-1], want[:len(want)-1]) {
+	if len(cmd) != len(want) || !slices.Equal(cmd[:len(want)-1], want[:len(want)-1]) && !isLegacyWatchdog(cmd, want) {
 		return 0, false
 	}
 	secs, err := strconv.ParseInt(cmd[len(cmd)-1], 10, 64)
@@ -97,6 +97,18 @@ func IsAgent(pod *corev1.Pod) bool {
 	}
 	for _, o := range pod.OwnerReferences {
 		if o.Controller != nil && *o.Controller && o.Kind == "DaemonSet" && o.Name == AgentName {
+			return true
+		}
+	}
+	return false
+}
+
+// isLegacyWatchdog: cmd is want with an earlier version's watchdog script.
+func isLegacyWatchdog(cmd, want []string) bool {
+	for _, legacy := range legacyWatchdogScripts {
+		old := slices.Clone(want)
+		old[2] = legacy
+		if slices.Equal(cmd[:len(old)-1], old[:len(old)-1]) {
 			return true
 		}
 	}

@@ -77,3 +77,18 @@ func TestIdentify(t *testing.T) {
 		}
 	}
 }
+
+// A pod made by an earlier version, whose watchdog did not end its sessions' records, is
+// still ours (gc removes it); any other script is not.
+func TestIdentifyKnowsEarlierWatchdogs(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		ours   bool
+	}{{watchdogScript, true}, {legacyWatchdogScripts[0], true}, {legacyWatchdogScripts[0] + "\necho pwned", false}} {
+		p := created(t)
+		p.Spec.Containers[0].Command[2] = c.script
+		if err := Identify(p); (err == nil) != c.ours {
+			t.Errorf("watchdog script %.40q…: Identify = %v, want ours=%v", c.script, err, c.ours)
+		}
+	}
+}

@@ -26,14 +26,39 @@ const (
 	heartbeatVolume = "node-shell-heartbeat"
 )
 
+// PodSessionsFile lists, in a session pod's own container, the node's session records
+// (pkg/sessionlog) of the sessions exec'd into it, one path a line: the watchdog ends them
+// when it stops the pod, since their wrappers stop with it.
+const PodSessionsFile = "/tmp/node-shell-sessions"
+
 // watchdogScript is the container's main process. It holds the pod open while the heartbeat
 // file (the pod's heartbeat annotation, through the downward API) keeps changing, and exits
 // once the value has not changed for $1 seconds, as measured by the node's own monotonic
 // clock (/proc/uptime): values are compared, never timestamps, so the client's clock does not
 // matter. The count starts when the container starts, which is the startup slack. When the
-// main process of a hostPID pod exits, the kubelet stops every process exec'd into it.
-// Everything is an ash builtin but sleep, so a tick costs one fork.
+// main process of a hostPID pod exits, the kubelet stops every process exec'd into it, so it
+// first writes the end of each of their records that has none: the client is gone. Everything
+// in the loop is an ash builtin but sleep, so a tick costs one fork.
 const watchdogScript = `t=$1 f=` + heartbeatDir + `/` + heartbeatFile + ` last= seen=0
+while :; do
+  read -r now _ </proc/uptime; now=${now%.*}
+  v=; read -r v <"$f"
+  if [ -n "$v" ] && [ "$v" != "$last" ]; then last=$v seen=$now
+  elif [ $((now - seen)) -ge "$t" ]; then
+    msg="node-shell: no heartbeat from the client for ${t}s; stopping"
+    echo "$msg"; echo "$msg" >/dev/termination-log
+    { while IFS= read -r r; do
+        [ -f "$r" ] || continue
+        case $(cat "$r") in *'"event":"end"'*) continue;; esac
+        printf '{"event":"end","time":"%s","endedBy":"the pod'"'"'s watchdog: no heartbeat from the client for %ss"}\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$t" >>"$r"
+      done <` + PodSessionsFile + `; } 2>/dev/null
+    exit 0
+  fi
+  sleep 1
+done`
+
+// legacyWatchdogScripts are the watchdogs of earlier versions, whose pods are ours too.
+var legacyWatchdogScripts = []string{`t=$1 f=` + heartbeatDir + `/` + heartbeatFile + ` last= seen=0
 while :; do
   read -r now _ </proc/uptime; now=${now%.*}
   v=; read -r v <"$f"
@@ -44,7 +69,7 @@ while :; do
     exit 0
   fi
   sleep 1
-done`
+done`}
 
 // WatchdogExpiredMessage starts the termination message of a container its watchdog stopped.
 const WatchdogExpiredMessage = "node-shell: no heartbeat"

@@ -17,13 +17,33 @@ import (
 // It returns how long the script ran and what it printed.
 func runWatchdog(t *testing.T, timeout string, changes int) (time.Duration, string) {
 	t.Helper()
+	took, msg, _ := runWatchdogWithRecords(t, timeout, changes, nil)
+	return took, msg
+}
+
+// runWatchdogWithRecords is runWatchdog with session records listed in the pod's sessions
+// file; it returns the records' contents when the watchdog has exited.
+func runWatchdogWithRecords(t *testing.T, timeout string, changes int, records []string) (time.Duration, string, []string) {
+	t.Helper()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh on this machine")
 	}
 	dir := t.TempDir()
 	hb, termLog := filepath.Join(dir, "heartbeat"), filepath.Join(dir, "termination-log")
-	script := strings.NewReplacer(heartbeatDir+"/"+heartbeatFile, hb, "/dev/termination-log", termLog).Replace(watchdogScript)
+	sessions := filepath.Join(dir, "sessions")
+	var list string
+	for i, r := range records {
+		p := filepath.Join(dir, "record-"+string(rune('a'+i)))
+		if err := os.WriteFile(p, []byte(r), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		list += p + "\n"
+	}
+	if err := os.WriteFile(sessions, []byte(list), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer(heartbeatDir+"/"+heartbeatFile, hb, "/dev/termination-log", termLog, PodSessionsFile, sessions).Replace(watchdogScript)
 	if err := os.WriteFile(hb, []byte("v0"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +75,13 @@ func runWatchdog(t *testing.T, timeout string, changes int) (time.Duration, stri
 		t.Fatal("watchdog did not exit within 30s")
 	}
 	msg, _ := os.ReadFile(termLog)
-	return time.Since(start), string(msg)
+	took := time.Since(start)
+	var after []string
+	for i := range records {
+		b, _ := os.ReadFile(filepath.Join(dir, "record-"+string(rune('a'+i))))
+		after = append(after, string(b))
+	}
+	return took, string(msg), after
 }
 
 func TestWatchdogScript(t *testing.T) {
@@ -70,6 +96,19 @@ func TestWatchdogScript(t *testing.T) {
 		}
 		if !strings.HasPrefix(msg, WatchdogExpiredMessage) {
 			t.Errorf("termination message = %q, want it to start with %q", msg, WatchdogExpiredMessage)
+		}
+	})
+	t.Run("ends the records of its sessions that have no end", func(t *testing.T) {
+		t.Parallel()
+		open := `{"event":"start","time":"2026-12-01T10:00:00Z","session":{"id":"a"}}` + "\n"
+		ended := open + `{"event":"end","time":"2026-12-01T10:00:01Z","exitStatus":0}` + "\n"
+		_, _, after := runWatchdogWithRecords(t, "1", 0, []string{open, ended})
+		lines := strings.Split(strings.TrimSpace(after[0]), "\n")
+		if len(lines) != 2 || !strings.Contains(lines[1], `"event":"end"`) || !strings.Contains(lines[1], `"endedBy":"the pod's watchdog: no heartbeat from the client for 1s"`) {
+			t.Errorf("the open record after the watchdog: %q; want its end, by the watchdog", after[0])
+		}
+		if after[1] != ended {
+			t.Errorf("an ended record was changed: %q", after[1])
 		}
 	})
 	t.Run("lives while the heartbeat changes", func(t *testing.T) {

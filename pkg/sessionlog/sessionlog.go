@@ -66,7 +66,7 @@ func (r Record) Encode() string {
 // record through a new session), log_end FIELDS appends the end line once. Both keep going
 // when the node refuses the write: the session runs, and says on stderr that it is not
 // recorded. NODE_SHELL_LOG stands in for the directory in unit tests only.
-var Lib = `logdir=${NODE_SHELL_LOG:-` + containerDir + `} log_f=
+var Lib = `logdir=${NODE_SHELL_LOG:-` + containerDir + `} log_f= log_pod=
 log_now() { log_t=$(date -u +%Y-%m-%dT%H:%M:%SZ); }
 log_open() {
   case $1 in ''|*[!0-9a-f]*) echo "node-shell: warning: session ID $1 is not hex; the session is not recorded on the node" >&2; return 0;; esac
@@ -74,6 +74,7 @@ log_open() {
   log_now
   if (umask 077; set -C; printf '{"event":"start","time":"%s","session":%s}\n' "$log_t" "$2" >"$logdir/$1.json") 2>/dev/null; then
     log_f=$logdir/$1.json
+    [ -z "$log_pod" ] || echo "$log_f" >>"$log_pod" 2>/dev/null
     (find "$logdir" -type f -mtime +` + strconv.Itoa(RetentionDays) + ` -exec rm -f {} + ) </dev/null >/dev/null 2>&1 &
   else
     echo "node-shell: warning: cannot write the session's record in ` + Dir + ` on the node; the session is not recorded" >&2
@@ -88,10 +89,11 @@ log_end() {
 `
 
 // wrapperScript runs a session pod's command between its start and end lines: "$1" is the
-// session ID, "$2" its record, the rest the entry's argv. Signals that end a command (Ctrl-C,
+// session ID, "$2" its record, the rest the entry's argv. It lists the record in the pod's
+// podspec.PodSessionsFile, for the pod's watchdog to end it if the client dies. Signals that end a command (Ctrl-C,
 // the terminal's hangup) have a handler here, so the wrapper outlives them and records the
 // command's status; handled signals are reset in the child, so the command sees them as usual.
-var wrapperScript = Lib + `id=$1 rec=$2
+var wrapperScript = Lib + `id=$1 rec=$2 log_pod=${NODE_SHELL_POD_SESSIONS:-` + podspec.PodSessionsFile + `}
 shift 2
 trap : INT QUIT HUP TERM
 log_open "$id" "$rec"

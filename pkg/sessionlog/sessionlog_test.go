@@ -16,7 +16,7 @@ import (
 // node runs the scripts under busybox sh, the session image's shell, with PATH holding only
 // busybox's applets and a private log directory standing in for Dir.
 type node struct {
-	busybox, path, log string
+	busybox, path, log, podSessions string
 }
 
 func newNode(t *testing.T) node {
@@ -31,13 +31,13 @@ func newNode(t *testing.T) node {
 			t.Fatal(err)
 		}
 	}
-	return node{busybox: busybox, path: bin, log: filepath.Join(t.TempDir(), "var", "log", "node-shell", "sessions")}
+	return node{busybox: busybox, path: bin, log: filepath.Join(t.TempDir(), "var", "log", "node-shell", "sessions"), podSessions: filepath.Join(t.TempDir(), "pod-sessions")}
 }
 
 func (n node) start(ctx context.Context, argv []string, stdin string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	cmd := exec.CommandContext(ctx, n.busybox, argv[1:]...)
 	cmd.Args[0] = "sh"
-	cmd.Env = []string{"PATH=" + n.path, "NODE_SHELL_LOG=" + n.log}
+	cmd.Env = []string{"PATH=" + n.path, "NODE_SHELL_LOG=" + n.log, "NODE_SHELL_POD_SESSIONS=" + n.podSessions}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.WaitDelay = 2 * time.Second
 	var out, errOut bytes.Buffer
@@ -104,6 +104,10 @@ func TestWrapperRecordsStartAndExitStatus(t *testing.T) {
 	}
 	if e.Start.Before(before) || e.End.Before(e.Start) || time.Since(e.End) > time.Minute {
 		t.Errorf("start %s, end %s: want the node's clock, now", e.Start, e.End)
+	}
+	// The pod's watchdog finds the record there, to end it if the client dies.
+	if listed, _ := os.ReadFile(n.podSessions); string(listed) != filepath.Join(n.log, id1+".json")+"\n" {
+		t.Errorf("the pod's sessions file holds %q; want the record's path", listed)
 	}
 	info, err := os.Stat(filepath.Join(n.log, id1+".json"))
 	if err != nil || info.Mode().Perm() != 0o600 {
