@@ -39,26 +39,21 @@ const PodSessionsFile = "/tmp/node-shell-sessions"
 // main process of a hostPID pod exits, the kubelet stops every process exec'd into it, so it
 // first writes the end of each of their records that has none: the client is gone. Everything
 // in the loop is an ash builtin but sleep, so a tick costs one fork.
-const watchdogScript = `t=$1 f=` + heartbeatDir + `/` + heartbeatFile + ` last= seen=0
-while :; do
-  read -r now _ </proc/uptime; now=${now%.*}
-  v=; read -r v <"$f"
-  if [ -n "$v" ] && [ "$v" != "$last" ]; then last=$v seen=$now
-  elif [ $((now - seen)) -ge "$t" ]; then
-    msg="node-shell: no heartbeat from the client for ${t}s; stopping"
-    echo "$msg"; echo "$msg" >/dev/termination-log
-    { while IFS= read -r r; do
+var watchdogScript = watchdogLoop(`    { while IFS= read -r r; do
         [ -f "$r" ] || continue
         case $(cat "$r") in *'"event":"end"'*) continue;; esac
         printf '{"event":"end","time":"%s","endedBy":"the pod'"'"'s watchdog: no heartbeat from the client for %ss"}\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$t" >>"$r"
       done <` + PodSessionsFile + `; } 2>/dev/null
-    exit 0
-  fi
-  sleep 1
-done`
+`)
 
-// legacyWatchdogScripts are the watchdogs of earlier versions, whose pods are ours too.
-var legacyWatchdogScripts = []string{`t=$1 f=` + heartbeatDir + `/` + heartbeatFile + ` last= seen=0
+// legacyWatchdogScripts are the watchdogs of earlier versions (which ended no records), whose
+// pods are ours too.
+var legacyWatchdogScripts = []string{watchdogLoop("")}
+
+// watchdogLoop is the watchdog, with atExpiry run when the heartbeat has stopped, just
+// before it exits.
+func watchdogLoop(atExpiry string) string {
+	return `t=$1 f=` + heartbeatDir + `/` + heartbeatFile + ` last= seen=0
 while :; do
   read -r now _ </proc/uptime; now=${now%.*}
   v=; read -r v <"$f"
@@ -66,10 +61,11 @@ while :; do
   elif [ $((now - seen)) -ge "$t" ]; then
     msg="node-shell: no heartbeat from the client for ${t}s; stopping"
     echo "$msg"; echo "$msg" >/dev/termination-log
-    exit 0
+` + atExpiry + `    exit 0
   fi
   sleep 1
-done`}
+done`
+}
 
 // WatchdogExpiredMessage starts the termination message of a container its watchdog stopped.
 const WatchdogExpiredMessage = "node-shell: no heartbeat"
