@@ -19,19 +19,6 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
-// sessionRecord is one item of `sessions -o json`.
-type sessionRecord struct {
-	Node           string            `json:"node"`
-	ID             string            `json:"id"`
-	Session        sessionlog.Record `json:"session"`
-	Start          *time.Time        `json:"start"`
-	End            *time.Time        `json:"end"`
-	ExitStatus     *int              `json:"exitStatus"`
-	EndedBy        string            `json:"endedBy"`
-	Running        bool              `json:"running"`
-	RecordingBytes *int64            `json:"recordingBytes"`
-}
-
 // TestSessionRecords: with the agent installed with --record, every session, on the agent
 // or in a pod of its own, leaves a record on its node that the node writes (exit status, or
 // why it was ended when its client was killed) and Events on its pod; a TTY session's
@@ -53,17 +40,17 @@ func TestSessionRecords(t *testing.T) {
 		t.Errorf("install's status does not show recording on every node:\n%s", r.Stdout)
 	}
 	marker := func(what string) string { return fmt.Sprintf("e2e-%s-%d", what, time.Now().UnixNano()) }
-	records := func(t *testing.T) map[string]sessionRecord {
+	records := func(t *testing.T) map[string]sessionlog.Listed {
 		t.Helper()
 		r := e.NodeShellAnyNamespace("sessions", "-o", "json").WithKubeconfig(alice).RunOK()
 		var list struct {
-			Kind  string          `json:"kind"`
-			Items []sessionRecord `json:"items"`
+			Kind  string              `json:"kind"`
+			Items []sessionlog.Listed `json:"items"`
 		}
-		if err := json.Unmarshal(r.Stdout, &list); err != nil || list.Kind != "NodeShellSessionList" {
+		if err := json.Unmarshal(r.Stdout, &list); err != nil || list.Kind != sessionlog.ListKind {
 			t.Fatalf("sessions -o json: %v, kind %q:\n%s", err, list.Kind, r.Stdout)
 		}
-		byReason := map[string]sessionRecord{}
+		byReason := map[string]sessionlog.Listed{}
 		for _, it := range list.Items {
 			if it.Session.Reason != "" {
 				byReason[it.Session.Reason] = it
@@ -115,7 +102,7 @@ func TestSessionRecords(t *testing.T) {
 		}
 		for _, c := range []struct {
 			name string
-			rec  sessionRecord
+			rec  sessionlog.Listed
 			exit int
 		}{{"agent session", a, 3}, {"pod session", p, 4}} {
 			if c.rec.ExitStatus == nil || *c.rec.ExitStatus != c.exit || c.rec.Node != node || c.rec.Session.User != "e2e-records-alice" ||

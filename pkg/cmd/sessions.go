@@ -414,26 +414,11 @@ func shortSessionID(id string) string {
 	return id
 }
 
-// recordJSON is one record as -o json and yaml print it. The records are the node's files,
-// not API objects, so they are printed as they are rather than through kubectl's printers.
-type recordJSON struct {
-	Node           string            `json:"node"`
-	ID             string            `json:"id"`
-	Session        sessionlog.Record `json:"session"`
-	Start          *time.Time        `json:"start,omitempty"`
-	End            *time.Time        `json:"end,omitempty"`
-	ExitStatus     *int              `json:"exitStatus,omitempty"`
-	EndedBy        string            `json:"endedBy,omitempty"`
-	Running        bool              `json:"running,omitempty"`
-	RecordingBytes *int64            `json:"recordingBytes,omitempty"`
-	Unreadable     bool              `json:"unreadable,omitempty"`
-}
-
 func printRecordsAs(out io.Writer, format string, records []nodeRecord) error {
-	items := make([]recordJSON, len(records))
+	items := make([]sessionlog.Listed, len(records))
 	for i, r := range records {
 		e := r.entry
-		j := recordJSON{Node: r.node, ID: e.ID, Session: e.Record, ExitStatus: e.ExitStatus, EndedBy: e.EndedBy, Running: r.running, Unreadable: e.Unreadable}
+		j := sessionlog.Listed{Node: r.node, ID: e.ID, Session: e.Record, ExitStatus: e.ExitStatus, EndedBy: e.EndedBy, Running: r.running, Unreadable: e.Unreadable}
 		if !e.Start.IsZero() {
 			j.Start = &e.Start
 		}
@@ -445,7 +430,7 @@ func printRecordsAs(out io.Writer, format string, records []nodeRecord) error {
 		}
 		items[i] = j
 	}
-	data, err := json.MarshalIndent(map[string]any{"kind": "NodeShellSessionList", "items": items}, "", "    ")
+	data, err := json.MarshalIndent(map[string]any{"kind": sessionlog.ListKind, "items": items}, "", "    ")
 	if err != nil {
 		return err
 	}

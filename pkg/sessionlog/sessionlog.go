@@ -200,6 +200,24 @@ type Entry struct {
 	Unreadable bool
 }
 
+// Listed is one record as `sessions -o json|yaml` prints it: the node's files are not API
+// objects, so they are printed as they are rather than through kubectl's printers.
+type Listed struct {
+	Node           string     `json:"node"`
+	ID             string     `json:"id"`
+	Session        Record     `json:"session"`
+	Start          *time.Time `json:"start,omitempty"`
+	End            *time.Time `json:"end,omitempty"`
+	ExitStatus     *int       `json:"exitStatus,omitempty"`
+	EndedBy        string     `json:"endedBy,omitempty"`
+	Running        bool       `json:"running,omitempty"`
+	RecordingBytes *int64     `json:"recordingBytes,omitempty"`
+	Unreadable     bool       `json:"unreadable,omitempty"`
+}
+
+// ListKind is the kind of `sessions -o json|yaml`'s document, whose items are Listed.
+const ListKind = "NodeShellSessionList"
+
 // Recorded reports whether the session has a TTY recording on the node.
 func (e Entry) Recorded() bool { return e.CastBytes >= 0 }
 
