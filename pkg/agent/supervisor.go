@@ -105,7 +105,7 @@ watch() {
 }
 (watch) </dev/null >/dev/null 2>&1 &
 trap : INT QUIT HUP TERM
-"$@"
+log_run "$@"
 rc=$?
 log_end "\"exitStatus\":$rc"
 end_session

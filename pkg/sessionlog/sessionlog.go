@@ -63,7 +63,9 @@ func (r Record) Encode() string {
 
 // Lib is the shell the node side shares (busybox sh): log_open ID RECORD writes the start
 // line in a file that must not exist yet (an ID is never reused, and nobody can overwrite a
-// record through a new session), log_end FIELDS appends the end line once. Both keep going
+// record through a new session), log_end FIELDS appends the end line once, and log_run ARGV
+// runs argv found on $PATH as the container runtime would have found it (a busybox sh built
+// to prefer its applets would run its own "sh" or "tar" instead of the image's). Both keep going
 // when the node refuses the write: the session runs, and says on stderr that it is not
 // recorded. NODE_SHELL_LOG stands in for the directory in unit tests only.
 var Lib = `logdir=${NODE_SHELL_LOG:-` + containerDir + `} log_f= log_pod=
@@ -79,6 +81,21 @@ log_open() {
   else
     echo "node-shell: warning: cannot write the session's record in ` + Dir + ` on the node; the session is not recorded" >&2
   fi
+}
+log_run() {
+  log_cmd=$1
+  case $log_cmd in
+  */*) ;;
+  *)
+    log_ifs=$IFS IFS=:
+    for log_d in ${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
+      if [ -f "${log_d:-.}/$1" ] && [ -x "${log_d:-.}/$1" ]; then log_cmd=${log_d:-.}/$1; break; fi
+    done
+    IFS=$log_ifs
+    ;;
+  esac
+  shift
+  "$log_cmd" "$@"
 }
 log_end() {
   [ -n "$log_f" ] || return 0
@@ -97,7 +114,7 @@ var wrapperScript = Lib + `id=$1 rec=$2 log_pod=${NODE_SHELL_POD_SESSIONS:-` + p
 shift 2
 trap : INT QUIT HUP TERM
 log_open "$id" "$rec"
-"$@"
+log_run "$@"
 rc=$?
 log_end "\"exitStatus\":$rc"
 exit $rc`

@@ -256,3 +256,21 @@ func TestParseList(t *testing.T) {
 		}
 	}
 }
+
+// The command is found on $PATH as the runtime finds it: an image's own "true" earlier on
+// $PATH runs, not busybox sh's applet of that name.
+func TestWrapperRunsTheImagesCommandsFromPath(t *testing.T) {
+	n := newNode(t)
+	mine := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mine, "true"), []byte("#!"+n.busybox+" sh\necho \"the image's true: $1\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n.path = mine + ":" + n.path
+	out, errText, st := n.run(t, WrappedArgv(id1, Record{Command: "true"}, []string{"true", "arg"}), "")
+	if st != 0 || out != "the image's true: arg\n" {
+		t.Fatalf("stdout %q, stderr %q, status %d; want the image's true to run", out, errText, st)
+	}
+	if _, errText, st := n.run(t, WrappedArgv("22222222222222222222222222222222", Record{}, []string{"no-such-command"}), ""); st != 127 {
+		t.Errorf("a command not on $PATH: status %d (stderr %q), want 127", st, errText)
+	}
+}
