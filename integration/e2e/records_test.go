@@ -144,12 +144,16 @@ func TestSessionRecords(t *testing.T) {
 			if got := term.Wait(20 * time.Second); got != 0 {
 				t.Fatalf("--agent=%s: the shell's exit came back as %d", mode, got)
 			}
+			rec := records(t)[reason]
 			if rest := term.rest(); strings.Contains(rest, "recording") {
 				t.Errorf("--agent=%s: the session warned about its recording: %q", mode, rest)
 			}
-			rec := records(t)[reason]
 			if rec.RecordingBytes == nil || *rec.RecordingBytes == 0 || !rec.Session.TTY || rec.Session.Agent != (mode == "auto") {
-				t.Fatalf("--agent=%s: the TTY session's record %+v: want a recording", mode, rec)
+				size := int64(-1)
+				if rec.RecordingBytes != nil {
+					size = *rec.RecordingBytes
+				}
+				t.Fatalf("--agent=%s: the TTY session's record %+v (recording: %d bytes): want a recording; the terminal's last lines: %q", mode, rec, size, term.rest())
 			}
 			text := e.NodeShellAnyNamespace("replay", node, rec.ID[:12], "-o", "text").WithKubeconfig(alice).RunOK()
 			out := string(text.Stdout)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,15 +30,16 @@ const RecordingFlushInterval = time.Second
 // stops: a stalled recording must never stall the session.
 const maxRecordingBacklog = 16 << 20
 
-// recordingPartTimeout bounds the exec that sends one part.
+// recordingPartTimeout bounds one exec that sends a part.
 const recordingPartTimeout = 10 * time.Second
 
 // ttyRecorder records a TTY session's output, as it goes to the terminal, as asciicast v2,
 // and sends what is new to the node every RecordingFlushInterval, each part in a short exec
 // of its own (sessionlog.RecordArgv) beside the session's: the recording is on the node up
 // to a second behind the session, however the client ends. Short execs, each with all of its
-// input at once, rather than one exec fed for the whole session: kubectl's exec stream closes
-// a stdin that waits long for input when another exec of the same client starts beside it.
+// input at once and checked by the node's size after it, rather than one exec fed for the
+// whole session: an exec's stdin was seen closed early when another exec of the same client
+// started beside it.
 type ttyRecorder struct {
 	s   *Session
 	pod *corev1.Pod
@@ -45,9 +48,11 @@ type ttyRecorder struct {
 
 	mu      sync.Mutex
 	pending bytes.Buffer
-	sent    bool  // the first part is on the node
-	failure error // why recording stopped
-	closed  bool
+	sent    bool // the first part is on the node
+	// sentBytes is the recording's size on the node.
+	sentBytes int64
+	failure   error // why recording stopped
+	closed    bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -102,7 +107,9 @@ func (p pendingWriter) Write(b []byte) (int, error) {
 	return r.pending.Write(b)
 }
 
-// flush sends what is pending as the recording's next part.
+// flush sends what is pending as the recording's next part. The record script says the
+// recording's size on the node after each part: a part that did not arrive whole (an exec's
+// stdin can be cut short) is sent again from where the node's copy ends, a few times.
 func (r *ttyRecorder) flush(ctx context.Context) {
 	r.mu.Lock()
 	if r.failure != nil || r.pending.Len() == 0 {
@@ -111,28 +118,56 @@ func (r *ttyRecorder) flush(ctx context.Context) {
 	}
 	part := bytes.Clone(r.pending.Bytes())
 	r.pending.Reset()
-	first := !r.sent
+	first, sent := !r.sent, r.sentBytes
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, recordingPartTimeout)
-	defer cancel()
-	var stderr bytes.Buffer
-	err := r.s.Executor.Exec(ctx, stream.Request{
-		Namespace: r.pod.Namespace, Pod: r.pod.Name, Container: podspec.ContainerName,
-		Command: sessionlog.RecordArgv(r.id, first),
-		Stdin:   bytes.NewReader(part), Stdout: io.Discard, Stderr: &stderr,
-	})
-	if code, ok := stream.ExitCode(err); ok && code != 0 {
-		err = fmt.Errorf("exit status %d: %s", code, bytes.TrimSpace(stderr.Bytes()))
-	} else if ok {
-		err = nil
+	var err error
+	for attempt := 0; attempt < recordingPartAttempts; attempt++ {
+		var size int64
+		size, err = r.sendPart(ctx, part, first)
+		switch {
+		case err != nil:
+		case size == sent+int64(len(part)):
+			r.mu.Lock()
+			r.sent, r.sentBytes = true, size
+			r.mu.Unlock()
+			return
+		case size >= sent && size < sent+int64(len(part)):
+			part, first, sent = part[size-sent:], false, size
+			err = fmt.Errorf("the node's copy is %d bytes short", sent+int64(len(part))-size)
+			continue
+		default:
+			err = fmt.Errorf("the node's copy is %d bytes, not %d: written by someone else", size, sent+int64(len(part)))
+		}
+		break
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil {
-		r.failure = fmt.Errorf("sending it to the node failed: %w", err)
-		return
+	r.failure = fmt.Errorf("sending it to the node failed: %w", err)
+}
+
+// recordingPartAttempts bounds the sends of one part.
+const recordingPartAttempts = 3
+
+// sendPart sends part with one exec and returns the recording's size on the node after it.
+func (r *ttyRecorder) sendPart(ctx context.Context, part []byte, first bool) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, recordingPartTimeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := r.s.Executor.Exec(ctx, stream.Request{
+		Namespace: r.pod.Namespace, Pod: r.pod.Name, Container: podspec.ContainerName,
+		Command: sessionlog.RecordArgv(r.id, first),
+		Stdin:   bytes.NewReader(part), Stdout: &stdout, Stderr: &stderr,
+	})
+	if code, ok := stream.ExitCode(err); ok && code != 0 {
+		return 0, fmt.Errorf("exit status %d: %s", code, bytes.TrimSpace(stderr.Bytes()))
+	} else if !ok {
+		return 0, err
 	}
-	r.sent = true
+	size, err := strconv.ParseInt(strings.TrimSpace(stdout.String()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the node did not say the recording's size: %q", stdout.String())
+	}
+	return size, nil
 }
 
 // output is the terminal's writer with the recorder beside it.

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,52 @@ func TestRecorderStreamsTheOutputToTheNode(t *testing.T) {
 	_ = recording.Text(&text, cast.Events)
 	if text.String() != shown.String() {
 		t.Errorf("the recording holds %q, the terminal showed %q", text.String(), shown.String())
+	}
+}
+
+// cuttingExecutor cuts the stdin of its first record exec short, as a stream closed early would.
+type cuttingExecutor struct {
+	*busyboxExecutor
+	cut bool
+}
+
+func (c *cuttingExecutor) Exec(ctx context.Context, req stream.Request) error {
+	if !c.cut && len(req.Command) > 3 && req.Command[3] == "node-shell-record" {
+		c.cut = true
+		data, _ := io.ReadAll(req.Stdin)
+		req.Stdin = bytes.NewReader(data[:len(data)/2])
+	}
+	return c.busyboxExecutor.Exec(ctx, req)
+}
+
+// A part that reaches the node cut short is sent again from where the node's copy ends.
+func TestRecorderResendsAPartCutShort(t *testing.T) {
+	pod := readyAgentPod("node-1")
+	executor := &cuttingExecutor{busyboxExecutor: newBusyboxExecutor(t)}
+	s := &Session{Client: fake.NewClientset(pod), Executor: executor, Clock: clock.RealClock{}}
+	id := sessionlog.NewID()
+	r := s.startRecording(context.Background(), pod, sessionlog.Record{ID: id}, &stream.Terminal{}, "xterm")
+	var shown bytes.Buffer
+	if _, err := r.output(&shown).Write([]byte("one line of output\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.finish(); err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if n := executor.count("node-shell-record"); n != 2 {
+		t.Errorf("%d record execs, want 2 (the cut one, then the rest)", n)
+	}
+	var logDir string
+	for _, kv := range executor.env {
+		if v, ok := strings.CutPrefix(kv, "NODE_SHELL_LOG="); ok {
+			logDir = v
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(logDir, id+".cast"))
+	cast, err := recording.Read(bytes.NewReader(data))
+	var text bytes.Buffer
+	_ = recording.Text(&text, cast.Events)
+	if err != nil || cast.Truncated || text.String() != shown.String() {
+		t.Errorf("the node's cast after a cut part: %v, truncated %v, %q; want the whole output", err, cast.Truncated, text.String())
 	}
 }

@@ -171,19 +171,21 @@ func IsNoRecording(status int) bool { return status == exitNoRecording }
 // recordScript writes its stdin, a part of a session's asciicast recording, to ID.cast:
 // the first part ("$2" = new) to a new file only (set -C), root's only, so no session can
 // overwrite another's recording; each later part is appended to that file, which must exist.
+// It prints the file's size after, by which the client knows the part arrived whole.
 var recordScript = Lib + `case $1 in ''|*[!0-9a-f]*) exit 2;; esac
 umask 077
 f=$logdir/$1.cast
 if [ "$2" = new ]; then
   mkdir -p "$logdir" || exit 1
-  set -C
-  exec cat >"$f"
+  (set -C; cat >"$f") || exit 1
+else
+  [ -f "$f" ] || exit 3
+  cat >>"$f" || exit 1
 fi
-[ -f "$f" ] || exit 3
-exec cat >>"$f"`
+wc -c <"$f"`
 
 // RecordArgv stores stdin as the first part (first) or the next part of session id's
-// recording on the node.
+// recording on the node, and prints the recording's size on the node.
 func RecordArgv(id string, first bool) []string {
 	part := "next"
 	if first {
