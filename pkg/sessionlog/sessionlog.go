@@ -26,8 +26,9 @@ import (
 // agent restarts, and removed after RetentionDays.
 const Dir = "/var/log/node-shell/sessions"
 
-// RetentionDays is how long a record and its recording stay on the node: each session's
-// start removes the node's older ones, in the background.
+// RetentionDays is how long a record and its recording stay on the node: one session start
+// in 16 (its random ID begins with 0) removes the node's older ones, in the background, so
+// the sweep costs the other starts nothing.
 const RetentionDays = 90
 
 // containerDir is Dir as the session's container sees the node (its / at podspec.HostMount).
@@ -72,12 +73,10 @@ var Lib = `logdir=${NODE_SHELL_LOG:-` + containerDir + `} log_f= log_pod=
 log_now() { log_t=$(date -u +%Y-%m-%dT%H:%M:%SZ); }
 log_open() {
   case $1 in ''|*[!0-9a-f]*) echo "node-shell: warning: session ID $1 is not hex; the session is not recorded on the node" >&2; return 0;; esac
-  (umask 077; mkdir -p "$logdir") 2>/dev/null
-  log_now
-  if (umask 077; set -C; printf '{"event":"start","time":"%s","session":%s}\n' "$log_t" "$2" >"$logdir/$1.json") 2>/dev/null; then
+  if (umask 077; mkdir -p "$logdir"; set -C; printf '{"event":"start","time":"%s","session":%s}\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" >"$logdir/$1.json") 2>/dev/null; then
     log_f=$logdir/$1.json
     [ -z "$log_pod" ] || echo "$log_f" >>"$log_pod" 2>/dev/null
-    (find "$logdir" -type f -mtime +` + strconv.Itoa(RetentionDays) + ` -exec rm -f {} + ) </dev/null >/dev/null 2>&1 &
+    case $1 in 0*) (find "$logdir" -type f -mtime +` + strconv.Itoa(RetentionDays) + ` -exec rm -f {} + ) </dev/null >/dev/null 2>&1 & ;; esac
   else
     echo "node-shell: warning: cannot write the session's record in ` + Dir + ` on the node; the session is not recorded" >&2
   fi

@@ -216,16 +216,21 @@ func TestOldRecordsAreRemovedAtTheNextStart(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(n.log, id1+".json"), old, old); err != nil {
 		t.Fatal(err)
 	}
-	const id2 = "11111111111111111111111111111111"
+	// An ID that does not begin with 0 does not sweep; the next that does, does.
+	const id2, id3 = "11111111111111111111111111111111", "01111111111111111111111111111111"
 	n.run(t, WrappedArgv(id2, Record{Command: "new"}, []string{"sh", "-c", "exit 0"}), "")
+	if e := n.entries(t); len(e) != 2 {
+		t.Fatalf("entries %+v; want both (no sweep yet)", e)
+	}
+	n.run(t, WrappedArgv(id3, Record{Command: "newer"}, []string{"sh", "-c", "exit 0"}), "")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		e := n.entries(t)
-		if len(e) == 1 && e[0].ID == id2 {
+		if len(e) == 2 && e[0].ID != id1 && e[1].ID != id1 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("entries %+v; want only the new one (older than %d days removed)", e, RetentionDays)
+			t.Fatalf("entries %+v; want only the new ones (older than %d days removed)", e, RetentionDays)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
