@@ -12,7 +12,7 @@ PLUGIN := $(BIN)/kubectl-node_shell
 LOCALCLUSTER := bin/localcluster
 export GOTOOLCHAIN := local
 
-.PHONY: build localcluster cluster-up cluster-down demo test test-versions unit e2e bench vet clean release-snapshot
+.PHONY: build localcluster cluster-up cluster-down demo test test-versions unit e2e bench bench-agent vet clean release-snapshot
 
 # Stamped into pkg/version as release builds are (.goreleaser.yaml); untagged: "dev".
 VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
@@ -58,6 +58,13 @@ bench: build
 	$(GO) build -o bin/bench ./bench/cmd/bench
 	bin/bench -plugin $(PLUGIN) -floor bin/bench-floor -rounds $(BENCH_ROUNDS) $(if $(BENCH_ONLY),-only $(BENCH_ONLY)) \
 		-markdown docs/benchmarks.md -json bench/results.json
+
+# The agent case on a 3-node cluster of its own (~1 min): time to first output on the agent,
+# in a pod and through kubectl exec into the agent (the floor), and a fleet on agents and in
+# pods, printed (docs/agent.md keeps the numbers).
+bench-agent: build
+	$(GO) build -o bin/bench ./bench/cmd/bench
+	bin/bench -only-agent -plugin $(PLUGIN) -session-rounds $(BENCH_ROUNDS) -fleet-rounds 3
 
 vet:
 	$(GO) vet ./...
