@@ -92,8 +92,10 @@ func TestAgent(t *testing.T) {
 		term.Send("echo READY-$((6*7))\n")
 		term.Expect("READY-42", 30*time.Second)
 		term.Resize(40, 132)
-		term.Send("stty size\n")
-		term.Expect("40 132", 10*time.Second)
+		// The resize travels client → apiserver → kubelet → pty while the shell runs on: wait
+		// for it there, as the pod session's TTY test does.
+		term.Send("until [ \"$(stty size)\" = '40 132' ]; do sleep 0.05; done; echo RESIZED-$((6*7))\n")
+		term.Expect("RESIZED-42", 10*time.Second)
 		term.Send("sleep 1000\n")
 		waitHostProcess(t, []string{"sleep", "1000"}, 10*time.Second)
 		term.Send("\x03")
