@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/integration/localcluster"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/agent"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
+	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
 )
 
 // agentNodes is the agent case's cluster: enough nodes for a fleet to mean something.
@@ -37,6 +38,7 @@ func runAgentBench(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	defer removeSessionRecords()
 	logf("starting a %d-node cluster in %s", agentNodes, dir)
 	cluster, err := localcluster.Up(ctx, localcluster.Options{Nodes: agentNodes, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr})
 	if err != nil {
@@ -163,3 +165,7 @@ func medianOf(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// removeSessionRecords removes the records the run's sessions left on their nodes, which are
+// this machine (pkg/sessionlog), as the e2e suite does.
+func removeSessionRecords() { _ = os.RemoveAll(filepath.Dir(sessionlog.Dir)) }

@@ -136,6 +136,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	defer removeSessionRecords()
 	logf("starting a 1-node cluster in %s", dir)
 	cluster, err := localcluster.Up(ctx, localcluster.Options{Nodes: 1, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr})
 	if err != nil {
@@ -218,6 +219,7 @@ func runOnlyFleet(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	defer removeSessionRecords()
 	res.Failures = slices.DeleteFunc(res.Failures, func(f failure) bool { return f.Case == "fleet" })
 	if err := runFleetCase(ctx, o, dir, &res); err != nil {
 		return err

@@ -55,6 +55,7 @@ func runOnly(ctx context.Context, o options, sections map[string]bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	defer removeSessionRecords()
 	logf("starting a 1-node cluster in %s", dir)
 	cluster, err := localcluster.Up(ctx, localcluster.Options{Nodes: 1, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr})
 	if err != nil {
