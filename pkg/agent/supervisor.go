@@ -25,9 +25,10 @@ const (
 
 // stateLib is shared by the scripts: the sessions directory and a /proc/PID/stat reader
 // that is not fooled by a process name with spaces or parentheses (the name is the only
-// field that can hold them, and it ends at the last ")"), and the node's session log
-// (sessionlog.Lib). NODE_SHELL_SESSIONS stands in for SessionsDir in unit tests only.
-var stateLib = sessionlog.Lib + `base=${NODE_SHELL_SESSIONS:-` + SessionsDir + `}
+// field that can hold them, and it ends at the last ")"). The scripts that write the node's
+// session log add sessionlog.Lib. NODE_SHELL_SESSIONS stands in for SessionsDir in unit
+// tests only.
+const stateLib = `base=${NODE_SHELL_SESSIONS:-` + SessionsDir + `}
 stat_of() {
   state= sid= l=
   { read -r l <"/proc/$1/stat"; } 2>/dev/null || return 1
@@ -51,7 +52,7 @@ uptime() { read -r now _ </proc/uptime; now=${now%.*}; }
 // (Ctrl-C, the terminal's hangup) have a handler here, so the supervisor outlives them to
 // record the status and end what is left; the command, where handlers are reset, sees them
 // as usual.
-var supervisorScript = stateLib + `id=$1 t=$2 max=$3 rec=$4
+var supervisorScript = sessionlog.Lib + stateLib + `id=$1 t=$2 max=$3 rec=$4
 shift 4
 S=$$
 stat_of $S
@@ -113,14 +114,14 @@ exit $rc`
 
 // heartbeatScript refreshes session "$1"'s heartbeat with the value "$2"; it exits
 // exitNoSession when the session is not there (any more).
-var heartbeatScript = stateLib + `d=$base/$1
+const heartbeatScript = stateLib + `d=$base/$1
 [ -d "$d" ] || exit 3
 echo "$2" >"$d/beat"`
 
 // listScript prints one line per agent session: its ID, the seconds since its heartbeat
 // last changed and since it started (both by the node's monotonic clock), whether its
 // supervisor still leads its session (1) or not (0), and its record.
-var listScript = stateLib + `uptime
+const listScript = stateLib + `uptime
 for d in "$base"/*; do
   [ -d "$d" ] || continue
   id=${d##*/} seen= started= pid= rec= alive=0
@@ -133,7 +134,7 @@ done`
 // for gc when the watcher itself is gone, or for the client whose exec ended without the
 // command's status, and records "$2", who ended it and why; it exits exitNoSession when there
 // is no such session.
-var endScript = stateLib + `d=$base/$1
+var endScript = sessionlog.Lib + stateLib + `d=$base/$1
 [ -d "$d" ] || exit 3
 pid=; { read -r pid <"$d/pid"; } 2>/dev/null
 [ -f "$logdir/$1.json" ] && log_f=$logdir/$1.json && log_end "\"endedBy\":\"$2\""

@@ -67,16 +67,29 @@ func (s *podScope) agentSessions(ctx context.Context, errOut io.Writer) []agentS
 
 // agentExec runs argv in agent pod p and returns its stdout; a non-zero status is an error.
 func (s *podScope) agentExec(ctx context.Context, p *corev1.Pod, argv []string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, agentListTimeout)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	err := s.executor.Exec(ctx, stream.Request{Namespace: p.Namespace, Pod: p.Name, Container: agentContainer(p), Command: argv, Stdout: &out, Stderr: &errOut})
-	if code, ok := stream.ExitCode(err); ok && code != 0 {
-		return out.String(), &agentExitError{code: code, stderr: strings.TrimSpace(errOut.String())}
-	} else if !ok {
+	out, err := nodeExec(ctx, s.executor, p, argv, nil, agentListTimeout)
+	if out == nil {
 		return "", err
 	}
-	return out.String(), nil
+	return out.String(), err
+}
+
+// nodeExec runs argv in the agent's pod within timeout; stdout is returned (or written to
+// out); a non-zero status is an *agentExitError.
+func nodeExec(ctx context.Context, executor stream.Executor, pod *corev1.Pod, argv []string, out io.Writer, timeout time.Duration) (*bytes.Buffer, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var buf, errOut bytes.Buffer
+	if out == nil {
+		out = &buf
+	}
+	err := executor.Exec(ctx, stream.Request{Namespace: pod.Namespace, Pod: pod.Name, Container: agentContainer(pod), Command: argv, Stdout: out, Stderr: &errOut})
+	if code, ok := stream.ExitCode(err); ok && code != 0 {
+		return &buf, &agentExitError{code: code, stderr: strings.TrimSpace(errOut.String())}
+	} else if !ok {
+		return nil, err
+	}
+	return &buf, nil
 }
 
 type agentExitError struct {

@@ -82,11 +82,11 @@ func (s *podScope) find(ctx context.Context, errOut io.Writer) (leftover.Found, 
 	return found, nil
 }
 
-// serverNow is the apiserver's time as of its last response, or zero when unknown (then
-// no running pod is judged stale).
 // server is the apiserver's address, for diagnoses; "" before complete.
 func (s *podScope) server() string { return s.host }
 
+// serverNow is the apiserver's time as of its last response, or zero when unknown (then
+// no running pod is judged stale).
 func (s *podScope) serverNow() time.Time {
 	if s.serverClock == nil {
 		return time.Time{}

@@ -165,7 +165,7 @@ func (o *ReplayOptions) Run(ctx context.Context) error {
 		}
 	}
 	var cast bytes.Buffer
-	if _, err := nodeExec(ctx, o.scope.executor, agents[r.node], sessionlog.CastArgv(e.ID), &limitedBuffer{buf: &cast, max: maxRecordingBytes}); err != nil {
+	if _, err := nodeExec(ctx, o.scope.executor, agents[r.node], sessionlog.CastArgv(e.ID), &limitedBuffer{buf: &cast, max: maxRecordingBytes}, nodeReadTimeout); err != nil {
 		return nodeExecProblem(r.node, "read the recording of session "+e.ID+" on", err)
 	}
 	if o.Output == "cast" {
@@ -181,7 +181,7 @@ func (o *ReplayOptions) Run(ctx context.Context) error {
 	}
 	user := orDefault(termsafe.String(e.Record.User), "<unknown>")
 	fmt.Fprintf(o.ErrOut, "Session %s by %s on node %s, started %s, recorded at %dx%d.\n",
-		shortSessionID(e.ID), user, termsafe.String(r.node), e.Start.UTC().Format(time.RFC3339), c.Header.Width, c.Header.Height)
+		sessionlog.ShortID(e.ID), user, termsafe.String(r.node), e.Start.UTC().Format(time.RFC3339), c.Header.Width, c.Header.Height)
 	out := recording.NewSafeWriter(o.Out)
 	if o.Output == "text" {
 		err = recording.Text(out, c.Events)

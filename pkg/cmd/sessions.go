@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,7 +26,6 @@ import (
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/diagnose"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/podspec"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/sessionlog"
-	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/stream"
 	"github.com/kubectl-node-shell/kubectl-node-shell/pkg/termsafe"
 )
 
@@ -269,7 +267,7 @@ func oneRecordPerSession(records []nodeRecord) []nodeRecord {
 // readNodeRecords reads one node's records, and which of its agent sessions run now.
 func readNodeRecords(ctx context.Context, scope *podScope, pod *corev1.Pod) ([]nodeRecord, error) {
 	node := pod.Spec.NodeName
-	out, err := nodeExec(ctx, scope.executor, pod, sessionlog.ListArgv(), nil)
+	out, err := nodeExec(ctx, scope.executor, pod, sessionlog.ListArgv(), nil, nodeReadTimeout)
 	if err != nil {
 		return nil, nodeExecProblem(node, "read the session records of", err)
 	}
@@ -278,7 +276,7 @@ func readNodeRecords(ctx context.Context, scope *podScope, pod *corev1.Pod) ([]n
 		return nil, fmt.Errorf("node %s: %w", node, err)
 	}
 	live := map[string]bool{}
-	if list, err := nodeExec(ctx, scope.executor, pod, agent.ListArgv(), nil); err == nil {
+	if list, err := nodeExec(ctx, scope.executor, pod, agent.ListArgv(), nil, nodeReadTimeout); err == nil {
 		if sessions, err := agent.ParseSessions(list.String()); err == nil {
 			for _, s := range sessions {
 				live[s.ID] = s.SupervisorAlive
@@ -290,24 +288,6 @@ func readNodeRecords(ctx context.Context, scope *podScope, pod *corev1.Pod) ([]n
 		records[i] = nodeRecord{node: node, entry: e, running: e.End.IsZero() && live[e.ID]}
 	}
 	return records, nil
-}
-
-// nodeExec runs argv in the agent's pod; stdout is returned (or written to out); a non-zero
-// status is an *agentExitError.
-func nodeExec(ctx context.Context, executor stream.Executor, pod *corev1.Pod, argv []string, out io.Writer) (*bytes.Buffer, error) {
-	ctx, cancel := context.WithTimeout(ctx, nodeReadTimeout)
-	defer cancel()
-	var buf, errOut bytes.Buffer
-	if out == nil {
-		out = &buf
-	}
-	err := executor.Exec(ctx, stream.Request{Namespace: pod.Namespace, Pod: pod.Name, Container: agentContainer(pod), Command: argv, Stdout: out, Stderr: &errOut})
-	if code, ok := stream.ExitCode(err); ok && code != 0 {
-		return &buf, &agentExitError{code: code, stderr: strings.TrimSpace(errOut.String())}
-	} else if !ok {
-		return nil, err
-	}
-	return &buf, nil
 }
 
 // nodeExecProblem explains a failed read on node's agent in one line.
@@ -399,19 +379,12 @@ func recordsTable(records []nodeRecord, now time.Time) *metav1.Table {
 			command = string(rs[:commandColumnWidth-1]) + "…"
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
-			termsafe.String(r.node), shortSessionID(e.ID), orDefault(termsafe.String(rec.User), "<unknown>"), started,
+			termsafe.String(r.node), sessionlog.ShortID(e.ID), orDefault(termsafe.String(rec.User), "<unknown>"), started,
 			durationOf(r, now), termsafe.String(endOf(r)), recordedOf(e), command,
 			e.ID, orDefault(termsafe.String(rec.Mode), "<unknown>"), on, orDefault(termsafe.String(rec.ClientHost), "<unknown>"), termsafe.String(rec.Reason),
 		}})
 	}
 	return t
-}
-
-func shortSessionID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func printRecordsAs(out io.Writer, format string, records []nodeRecord) error {

@@ -33,16 +33,9 @@ const maxCommandAnnotation = 4096
 
 // auditAnnotations are the pod's audit trail for a session started at start.
 func (s *Session) auditAnnotations(start time.Time) map[string]string {
-	command := s.command
-	if !s.Origin.RecordCommand && len(command) > 1 {
-		command = command[:1]
-	}
 	a := map[string]string{
-		podspec.AnnotationCommand:   quoteCommand(command, maxCommandAnnotation),
+		podspec.AnnotationCommand:   s.publicCommand(s.command),
 		podspec.AnnotationStartedAt: start.UTC().Format(time.RFC3339),
-	}
-	if len(command) < len(s.command) {
-		a[podspec.AnnotationCommand] += " " + argumentsOmitted
 	}
 	if s.Origin.User != "" {
 		a[podspec.AnnotationUser] = s.Origin.User
@@ -73,32 +66,35 @@ func quoteCommand(argv []string, max int) string {
 			quoted[i] = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
 		}
 	}
-	s := strings.Join(quoted, " ")
-	if len(s) > max {
-		cut := max - len("…")
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
+	return cut(strings.Join(quoted, " "), max)
+}
+
+// cut is s in at most max bytes, cut on a rune boundary and marked with "…".
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	return s
+	end := max - len("…")
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + "…"
 }
 
 // record is what the node's session log says of session id running command, started at
-// start: the pod annotations' audit trail, with the node, the reason and how it runs. It
+// start: the pod annotations' origin, with the node, the reason and how it runs. It
 // holds the whole command line, which the pod's annotation holds only with RecordCommand:
 // the record is root's only, on the node, and read by node admins only (sessions).
 func (s *Session) record(id string, command []string, start time.Time, tty, onAgent bool) sessionlog.Record {
-	audit := s.auditAnnotations(start)
 	rec := sessionlog.Record{
 		ID:         id,
 		Node:       s.spec.Node,
-		User:       audit[podspec.AnnotationUser],
+		User:       s.Origin.User,
 		Command:    quoteCommand(command, maxCommandAnnotation),
 		Mode:       string(s.spec.Entry.Mode()),
-		ClientHost: audit[podspec.AnnotationClientHost],
-		Version:    audit[podspec.AnnotationVersion],
-		StartedAt:  audit[podspec.AnnotationStartedAt],
+		ClientHost: s.Origin.ClientHost,
+		Version:    s.Origin.Version,
+		StartedAt:  start.UTC().Format(time.RFC3339),
 		Agent:      onAgent,
 		TTY:        tty,
 	}

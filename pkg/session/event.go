@@ -3,9 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -34,17 +32,15 @@ const maxEventNote = 1024
 // a user who may not create events there (setup's Role lets them) leaves none, and the
 // node's record is the one that does not depend on the client.
 type sessionEvents struct {
-	s   *Session
-	pod *corev1.Pod
-	rec sessionlog.Record
-	// command is the command as the Events show it (Session.publicCommand).
-	command string
-	done    chan struct{}
+	s    *Session
+	pod  *corev1.Pod
+	rec  sessionlog.Record
+	done chan struct{}
 }
 
 // eventsStarted writes the start Event in the background, so it costs the session no time.
 func (s *Session) eventsStarted(pod *corev1.Pod, rec sessionlog.Record, command string, at time.Time) *sessionEvents {
-	e := &sessionEvents{s: s, pod: pod, rec: rec, command: command, done: make(chan struct{})}
+	e := &sessionEvents{s: s, pod: pod, rec: rec, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		e.write(EventReasonStarted, at, startNote(rec, command))
@@ -105,7 +101,7 @@ func startNote(r sessionlog.Record, command string) string {
 	if command == "" {
 		command = "(login shell)"
 	}
-	note := fmt.Sprintf("%s: session %s on node %s (%s, %s%s): %s", user, shortID(r.ID), r.Node, r.Mode, where, tty, command)
+	note := fmt.Sprintf("%s: session %s on node %s (%s, %s%s): %s", user, sessionlog.ShortID(r.ID), r.Node, r.Mode, where, tty, command)
 	if r.Reason != "" {
 		note += "; reason: " + r.Reason
 	}
@@ -118,24 +114,5 @@ func endNote(r sessionlog.Record, took time.Duration, how string) string {
 	if user == "" {
 		user = "(unknown user)"
 	}
-	return fmt.Sprintf("%s: session %s on node %s ended after %s: %s", user, shortID(r.ID), r.Node, took.Round(time.Second), how)
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-// cut is s in at most n bytes, cut on a rune boundary, marked with "…".
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	end := n - len("…")
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return strings.TrimRightFunc(s[:end], func(r rune) bool { return r == utf8.RuneError }) + "…"
+	return fmt.Sprintf("%s: session %s on node %s ended after %s: %s", user, sessionlog.ShortID(r.ID), r.Node, took.Round(time.Second), how)
 }

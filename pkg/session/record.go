@@ -48,8 +48,7 @@ type ttyRecorder struct {
 
 	mu      sync.Mutex
 	pending bytes.Buffer
-	sent    bool // the first part is on the node
-	// sentBytes is the recording's size on the node.
+	// sentBytes is the recording's size on the node: 0 until its first part is there.
 	sentBytes int64
 	failure   error // why recording stopped
 	closed    bool
@@ -65,7 +64,7 @@ func (s *Session) startRecording(ctx context.Context, pod *corev1.Pod, rec sessi
 		width, height = 80, 24
 	}
 	r := &ttyRecorder{s: s, pod: pod, id: rec.ID, stop: make(chan struct{}), done: make(chan struct{})}
-	title := fmt.Sprintf("node-shell session %s by %s on node %s", shortID(rec.ID), rec.User, rec.Node)
+	title := fmt.Sprintf("node-shell session %s by %s on node %s", sessionlog.ShortID(rec.ID), rec.User, rec.Node)
 	w, err := recording.NewWriter(pendingWriter{r}, recording.Header{Width: int(width), Height: int(height), Title: title,
 		Env: map[string]string{"TERM": term}}, s.Clock.Now)
 	if err != nil {
@@ -118,7 +117,8 @@ func (r *ttyRecorder) flush(ctx context.Context) {
 	}
 	part := bytes.Clone(r.pending.Bytes())
 	r.pending.Reset()
-	first, sent := !r.sent, r.sentBytes
+	sent := r.sentBytes
+	first := sent == 0
 	r.mu.Unlock()
 	var err error
 	for attempt := 0; attempt < recordingPartAttempts; attempt++ {
@@ -128,7 +128,7 @@ func (r *ttyRecorder) flush(ctx context.Context) {
 		case err != nil:
 		case size == sent+int64(len(part)):
 			r.mu.Lock()
-			r.sent, r.sentBytes = true, size
+			r.sentBytes = size
 			r.mu.Unlock()
 			return
 		case size >= sent && size < sent+int64(len(part)):

@@ -200,6 +200,14 @@ func NewID() string {
 	return hex.EncodeToString(b)
 }
 
+// ShortID is the start of a session ID that tables and messages show.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
 // Entry is one session as its record on the node tells it.
 type Entry struct {
 	ID     string
